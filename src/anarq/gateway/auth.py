@@ -1,0 +1,39 @@
+"""Who is calling: turns the `Authorization` header into the `Context` services receive.
+
+No header means anonymous (services refuse anonymous changes). A header that
+does not authenticate is refused outright with 401 rather than downgraded, so a
+typo in a token never silently turns into a public request.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from fastapi import Request
+
+from anarq.kernel.errors import Unauthenticated
+from anarq.kernel.guard import ANONYMOUS, Actor, Context
+
+MAX_CREDENTIAL_CHARS = 4096
+
+
+class Authenticator(Protocol):
+    def authenticate_bearer(self, token: str) -> Actor | None: ...
+
+
+def caller(request: Request) -> Context:
+    """FastAPI dependency: the caller's context. Sync, so its lookups run off the event loop."""
+    request_id: str = getattr(request.state, "request_id", "")
+    header = request.headers.get("authorization")
+    if header is None:
+        return Context(actor=ANONYMOUS, request_id=request_id)
+    scheme, _, credential = header.partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential or len(credential) > MAX_CREDENTIAL_CHARS:
+        raise Unauthenticated("Authorization must be `Bearer <token>`")
+    authenticators: list[Authenticator] = request.app.state.authenticators
+    for authenticator in authenticators:
+        actor = authenticator.authenticate_bearer(credential)
+        if actor is not None:
+            return Context(actor=actor, request_id=request_id)
+    raise Unauthenticated("the bearer token is not valid or has been revoked")

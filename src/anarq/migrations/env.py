@@ -1,0 +1,26 @@
+"""Alembic environment: runs on the connection the node hands it (see `Database.upgrade`)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import anarq.modules
+from anarq.kernel import tables as _kernel_tables  # noqa: F401  (registers kernel tables)
+from anarq.kernel.db import metadata
+
+for _module in anarq.modules.installed_modules():
+    _ = _module.tables  # importing each module registers its tables on `metadata`
+
+target_metadata = metadata
+connection = context.config.attributes.get("connection")
+assert connection is not None, "migrations run through `anarq db upgrade`, which gives a connection"
+
+context.configure(
+    connection=connection,
+    target_metadata=target_metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+    transactional_ddl=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,36 @@
+"""The `node` module: the node's identity card, its public profile, workers, activity and
+operator tokens. The first module on the kernel, and the smallest complete example of one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from anarq.kernel import Kernel
+from anarq.kernel.module import Module, On
+
+
+def _build(kernel: Kernel, _needs: Mapping[str, Any]) -> Any:
+    from anarq.modules import installed_modules
+    from anarq.node.service import NodeService
+
+    return NodeService(kernel, sorted(m.name for m in installed_modules()))
+
+
+def _module() -> Module:
+    from anarq.node import tables
+    from anarq.node.api import router
+    from anarq.node.cli import app
+
+    return Module(
+        name="node",
+        summary="Node info, public profile, workers, event activity, operator tokens",
+        build=_build,
+        tables=(tables.profile, tables.workers, tables.activity, tables.operator_tokens),
+        router=router,
+        cli=app,
+        handlers=(On(">", "record_activity"),),
+    )
+
+
+module = _module()
