@@ -18,7 +18,7 @@ from anarq.sdk import Client
 from anarq.sdk.client import DEFAULT_URL
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
 URL_OPTION = typer.Option(

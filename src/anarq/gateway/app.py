@@ -7,11 +7,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from anarq import __version__
 from anarq.gateway import health, problems
+from anarq.gateway.auth import caller
 from anarq.gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from anarq.kernel.node import Node
 
@@ -54,7 +55,14 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(health.router)
     for module in node.modules:
         if module.router is not None:
-            app.include_router(module.router, prefix=f"/{module.name}", tags=[module.name])
+            # Every module route authenticates, so a bad credential is refused even on
+            # a public route instead of quietly becoming an anonymous request.
+            app.include_router(
+                module.router,
+                prefix=f"/{module.name}",
+                tags=[module.name],
+                dependencies=[Depends(caller)],
+            )
     # Outermost first: the request id exists before anything can fail.
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=node.kernel.settings.max_body_bytes)

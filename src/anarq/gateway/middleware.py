@@ -135,22 +135,29 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        route = "<unmatched>"
 
         async def observing_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, route
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # Read while routing state is still in the scope.
+                route = _route_template(scope)
             await send(message)
 
         try:
             await self.app(scope, receive, observing_send)
         finally:
-            route = _route_template(scope)
             self.requests.labels(scope["method"], route, str(status)).inc()
             self.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
 def _route_template(scope: Scope) -> str:
-    route: Any = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "<unmatched>"
+    # FastAPI keeps an included router's route object unprefixed; its effective
+    # context holds the full template. Older versions prefix the route itself.
+    fastapi_state = scope.get("fastapi") or {}
+    for holder in (fastapi_state.get("effective_route_context"), scope.get("route")):
+        path: Any = getattr(holder, "path", None)
+        if isinstance(path, str):
+            return path
+    return "<unmatched>"

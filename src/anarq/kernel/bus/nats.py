@@ -62,14 +62,24 @@ class NatsTransport:
         if self._nc is not None:
             return
         try:
-            self._nc = await nats.connect(
-                self.url,
-                connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                name="anarq",
+            # Reconnect forever once connected, but fail fast on the first connect:
+            # the client would otherwise retry an unreachable server forever.
+            self._nc = await asyncio.wait_for(
+                nats.connect(
+                    self.url,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    name="anarq",
+                    error_cb=_log_error,
+                    disconnected_cb=_log_disconnected,
+                    reconnected_cb=_log_reconnected,
+                ),
+                timeout=CONNECT_TIMEOUT_SECONDS * 2,
             )
-        except (NatsError, OSError, TimeoutError) as exc:
+        except TimeoutError:
+            raise BackendUnavailable(f"event bus unreachable at {self.url}: timed out") from None
+        except (NatsError, OSError) as exc:
             raise BackendUnavailable(f"event bus unreachable at {self.url}: {exc}") from None
         self._js = self._nc.jetstream()
         await self._ensure_stream()
@@ -218,3 +228,16 @@ class NatsTransport:
     def _require(self) -> tuple[EventBus, JetStreamContext]:
         assert self._bus is not None and self._js is not None, "transport used before start()"
         return self._bus, self._js
+
+
+async def _log_error(exc: Exception) -> None:
+    # The client reports every failed (re)connect attempt; one line each, no traceback.
+    log.debug("nats: %s", exc)
+
+
+async def _log_disconnected() -> None:
+    log.warning("event bus disconnected; reconnecting")
+
+
+async def _log_reconnected() -> None:
+    log.warning("event bus reconnected")

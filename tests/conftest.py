@@ -1,0 +1,203 @@
+"""Fixtures: a real node on each backend.
+
+Every storage, blob and bus test runs twice: `embedded` (SQLite, a local folder,
+in-process events) and `cluster` (PostgreSQL, SeaweedFS S3, NATS JetStream).
+Cluster services that are not reachable make those tests skip, except under
+CI (`CI=true`), where they fail: CI must prove both backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from anarq.gateway.app import create_app
+from anarq.kernel.bus.nats import NatsTransport
+from anarq.kernel.db import Database
+from anarq.kernel.guard import Context
+from anarq.kernel.node import Node
+from anarq.kernel.settings import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ANARQ_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+NATS_URL = os.environ.get("ANARQ_TEST_NATS_URL", "nats://127.0.0.1:4222")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+BACKENDS = ("embedded", "cluster")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_cluster(what: str, available: bool) -> None:
+    """Skip (or fail under CI) when a cluster service is missing."""
+    if available:
+        return
+    message = f"{what} is not reachable; cluster-backend tests need it"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true makes cluster tests required)")
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _clean_anarq_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests build settings explicitly; a developer's ANARQ_* variables must not leak in."""
+    for key in list(os.environ):
+        if key.upper().startswith("ANARQ_") and not key.upper().startswith("ANARQ_TEST_"):
+            monkeypatch.delenv(key)
+
+
+# PostgreSQL: one migrated template per session, a fresh copy per test -------------------
+
+
+class PostgresDatabases:
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.template = f"anarq_tmpl_{os.getpid()}_{secrets.token_hex(3)}"
+        self._engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self._template_ready = False
+
+    def url_for(self, name: str) -> str:
+        return self.admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+    def empty(self) -> str:
+        name = f"anarq_t_{secrets.token_hex(6)}"
+        with self._engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        return name
+
+    def migrated(self) -> str:
+        if not self._template_ready:
+            with self._engine.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{self.template}"'))
+            database = Database(self.url_for(self.template), pool_size=1)
+            database.upgrade()
+            database.close()
+            self._template_ready = True
+        name = f"anarq_t_{secrets.token_hex(6)}"
+        with self._engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        return name
+
+    def drop(self, name: str) -> None:
+        with self._engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        if self._template_ready:
+            self.drop(self.template)
+        self._engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases]:
+    require_cluster("PostgreSQL at 127.0.0.1:5432", _reachable("127.0.0.1", 5432))
+    databases = PostgresDatabases(POSTGRES_ADMIN_URL)
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[Any]:
+    from tests.support.seaweed import SeaweedServer
+
+    try:
+        server = SeaweedServer()
+    except RuntimeError as exc:
+        require_cluster(f"SeaweedFS ({exc})", False)
+        raise
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_available() -> bool:
+    available = _reachable("127.0.0.1", 4222)
+    require_cluster("NATS JetStream at 127.0.0.1:4222", available)
+    return available
+
+
+# Settings and nodes on either backend --------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings for a fresh, migrated node on `backend`."""
+    if backend == "embedded":
+        yield Settings(data_dir=tmp_path / "data", bus_poll_ms=50, bus_retry_base_ms=10)
+        return
+    postgres: PostgresDatabases = request.getfixturevalue("postgres")
+    request.getfixturevalue("nats_available")
+    seaweed = request.getfixturevalue("seaweed")
+    database = postgres.migrated()
+    cluster = f"t{secrets.token_hex(5)}"
+    yield Settings(
+        data_dir=tmp_path / "data",
+        database_url=postgres.url_for(database),
+        blobs_url=seaweed.url_for(seaweed.make_bucket(f"anarq-{cluster}")),
+        bus_url=NATS_URL,
+        cluster=cluster,
+        bus_poll_ms=50,
+        bus_retry_base_ms=10,
+    )
+    asyncio.run(NatsTransport(NATS_URL, cluster=cluster).delete_stream())
+    postgres.drop(database)
+
+
+@pytest.fixture
+async def node(settings: Settings) -> AsyncIterator[Node]:
+    """A node built on `settings`, its schema migrated; the bus is driven by the test."""
+    if settings.backend_kind == "embedded":
+        database = Database(settings.effective_database_url, pool_size=1)
+        database.upgrade()
+        database.close()
+    built = Node.open(settings)
+    yield built
+    await built.kernel.bus.stop()
+    built.close()
+
+
+@pytest.fixture
+async def http(node: Node) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client wired straight to the node's ASGI app (no sockets)."""
+    app = create_app(node, background=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://node.test") as client:
+        yield client
+
+
+@pytest.fixture
+def operator_token(node: Node) -> str:
+    token: str = node.service("node").issue_operator_token(Context.system(), "tests").token
+    return token
+
+
+@pytest.fixture
+def operator(operator_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {operator_token}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -1,0 +1,102 @@
+from datetime import UTC, datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Integer, MetaData, Table, insert, inspect, select
+
+from anarq.kernel.db import Database, UtcDateTime, insert_ignore, metadata
+from anarq.kernel.node import Node
+from anarq.kernel.settings import Settings
+
+import anarq.modules  # noqa: F401  (registers every module's tables)
+
+
+@pytest.fixture
+def empty_database(backend: str, tmp_path, request: pytest.FixtureRequest):
+    if backend == "embedded":
+        database = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield database
+        database.close()
+        return
+    postgres = request.getfixturevalue("postgres")
+    name = postgres.empty()
+    database = Database(postgres.url_for(name))
+    yield database
+    database.close()
+    postgres.drop(name)
+
+
+def test_upgrade_builds_an_empty_database_to_head(empty_database: Database) -> None:
+    assert empty_database.current_revision() is None
+    empty_database.upgrade()
+    assert empty_database.current_revision() == empty_database.head_revision()
+    with empty_database.read() as conn:
+        names = set(inspect(conn).get_table_names())
+    assert {"kernel_outbox", "kernel_consumed", "node_profile"} <= names
+
+
+def test_upgrade_twice_changes_nothing(empty_database: Database) -> None:
+    empty_database.upgrade()
+    empty_database.upgrade()
+    assert empty_database.current_revision() == empty_database.head_revision()
+
+
+def test_migrations_match_the_tables_in_code(empty_database: Database) -> None:
+    """A table or column added in code without a migration fails here."""
+    for module in anarq.modules.installed_modules():
+        assert module.tables, f"{module.name} declares its tables"
+    empty_database.upgrade()
+    with empty_database.read() as conn:
+        differences = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": False}), metadata
+        )
+    assert differences == []
+
+
+def test_require_current_refuses_an_old_schema(empty_database: Database) -> None:
+    from anarq.kernel.errors import MigrationRequired
+
+    with pytest.raises(MigrationRequired):
+        empty_database.require_current()
+    empty_database.upgrade()
+    empty_database.require_current()
+
+
+def test_failed_write_rolls_back_everything(node: Node) -> None:
+    from anarq.kernel.tables import outbox
+
+    db = node.kernel.db
+    with pytest.raises(RuntimeError), db.write() as tx:
+        node.kernel.bus.publish(tx, "node.test.happened", {"n": 1})
+        raise RuntimeError("change failed half way")
+    with db.read() as conn:
+        assert conn.execute(select(outbox)).all() == []
+
+
+def test_insert_ignore_reports_whether_it_inserted(node: Node) -> None:
+    from anarq.kernel.tables import consumed
+
+    now = datetime.now(UTC)
+    row = {"subscription": "a.b", "event_id": "01J0000000000000000000000A", "consumed_at": now}
+    with node.kernel.db.write() as tx:
+        assert insert_ignore(tx, consumed, row) is True
+        assert insert_ignore(tx, consumed, row) is False
+
+
+def test_times_come_back_as_utc(settings: Settings, node: Node) -> None:
+    scratch = MetaData()
+    table = Table(
+        "scratch_times",
+        scratch,
+        Column("id", Integer, primary_key=True),
+        Column("at", UtcDateTime()),
+    )
+    moment = datetime(2026, 5, 4, 3, 2, 1, 123000, tzinfo=UTC)
+    with node.kernel.db.write() as tx:
+        scratch.create_all(tx)
+        tx.execute(insert(table).values(id=1, at=moment))
+    with node.kernel.db.read() as conn:
+        value = conn.execute(select(table.c.at)).scalar_one()
+    assert value == moment
+    assert value.tzinfo is not None
