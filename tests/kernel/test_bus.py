@@ -1,4 +1,4 @@
-"""The event bus on both transports: outbox atomicity, once-in-effect delivery, retries, dead letters."""
+"""The event bus on both transports: outbox atomicity, once-in-effect delivery, dead letters."""
 
 from __future__ import annotations
 

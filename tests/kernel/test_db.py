@@ -5,11 +5,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table, insert, inspect, select
 
+import anarq.modules
 from anarq.kernel.db import Database, UtcDateTime, insert_ignore, metadata
 from anarq.kernel.node import Node
 from anarq.kernel.settings import Settings
-
-import anarq.modules  # noqa: F401  (registers every module's tables)
 
 
 @pytest.fixture
