@@ -168,8 +168,10 @@ class Database:
 def insert_ignore(tx: Connection, table: Table, values: dict[str, Any]) -> bool:
     """Insert a row unless its key exists; True if this call inserted it. Race-free."""
     dialect_insert = sqlite_insert if tx.dialect.name == "sqlite" else postgresql_insert
-    result = tx.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount == 1)
+    # RETURNING, not rowcount: psycopg reports -1 for a conflict-free INSERT … DO NOTHING.
+    key = next(iter(table.primary_key.columns))
+    statement = dialect_insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return tx.execute(statement).first() is not None
 
 
 def _alembic_config(conn: Connection | None) -> Any:

@@ -1,0 +1,1 @@
+"""Benchmarks. Each prints one JSON document; `python -m benchmarks` runs them all."""
