@@ -37,6 +37,8 @@ log = logging.getLogger("anarq.bus.nats")
 CONNECT_TIMEOUT_SECONDS = 3
 FETCH_BATCH = 64
 FETCH_WAIT_SECONDS = 1.0
+# `run_pending` asks each consumer once without blocking for long.
+PASS_WAIT_SECONDS = 0.05
 ACK_WAIT_SECONDS = 60
 STREAM_MAX_AGE_SECONDS = 7 * 24 * 3600
 DEDUP_WINDOW_SECONDS = 10 * 60
@@ -55,12 +57,14 @@ class NatsTransport:
         self._pulls: dict[str, JetStreamContext.PullSubscription] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._closing = False
 
     # Lifecycle -------------------------------------------------------------------
 
     async def connect(self) -> None:
         if self._nc is not None:
             return
+        self._closing = False
         try:
             # Reconnect forever once connected, but fail fast on the first connect:
             # the client would otherwise retry an unreachable server forever.
@@ -72,7 +76,7 @@ class NatsTransport:
                     max_reconnect_attempts=-1,
                     name="anarq",
                     error_cb=_log_error,
-                    disconnected_cb=_log_disconnected,
+                    disconnected_cb=self._on_disconnected,
                     reconnected_cb=_log_reconnected,
                 ),
                 timeout=CONNECT_TIMEOUT_SECONDS * 2,
@@ -102,9 +106,16 @@ class NatsTransport:
         self._tasks.clear()
         self._pulls.clear()
         if self._nc is not None:
-            await self._nc.drain()
+            # close(), not drain(): pull subscriptions with a fetch in flight make
+            # drain() wait out its whole timeout, and every ack is already sent.
+            self._closing = True
+            await self._nc.close()
             self._nc = None
             self._js = None
+
+    async def _on_disconnected(self) -> None:
+        if not self._closing:
+            log.warning("event bus disconnected; reconnecting")
 
     async def ping(self) -> None:
         if self._nc is None:
@@ -151,7 +162,7 @@ class NatsTransport:
             return 0
         handled = 0
         for name in self._pulls:
-            handled += await self._fetch_and_handle(name, wait_seconds=0.2)
+            handled += await self._fetch_and_handle(name, wait_seconds=PASS_WAIT_SECONDS)
         return handled
 
     async def _consume_forever(self, name: str) -> None:
@@ -165,13 +176,26 @@ class NatsTransport:
                 await asyncio.sleep(1)
 
     async def _fetch_and_handle(self, name: str, *, wait_seconds: float) -> int:
+        """Wait up to `wait_seconds` for one event, then take what else is ready at once.
+
+        A single-message pull returns the moment an event arrives; a batch pull
+        would hold the first event until its whole wait expired.
+        """
+        pull = self._pulls[name]
         try:
-            messages = await self._pulls[name].fetch(FETCH_BATCH, timeout=wait_seconds)
+            messages = await pull.fetch(1, timeout=wait_seconds)
         except NatsTimeout:
             return 0
-        for message in messages:
-            await self._handle(name, message)
-        return len(messages)
+        handled = 0
+        while messages:
+            for message in messages:
+                await self._handle(name, message)
+            handled += len(messages)
+            try:
+                messages = await pull.fetch(FETCH_BATCH, timeout=PASS_WAIT_SECONDS)
+            except NatsTimeout:
+                break
+        return handled
 
     async def _handle(self, name: str, message: Msg) -> None:
         bus, _ = self._require()
@@ -233,10 +257,6 @@ class NatsTransport:
 async def _log_error(exc: Exception) -> None:
     # The client reports every failed (re)connect attempt; one line each, no traceback.
     log.debug("nats: %s", exc)
-
-
-async def _log_disconnected() -> None:
-    log.warning("event bus disconnected; reconnecting")
 
 
 async def _log_reconnected() -> None:
