@@ -1,7 +1,8 @@
-"""The yardstick: a bare Starlette app answering the same shapes as the node's routes."""
+"""The yardsticks: bare Starlette and bare FastAPI apps answering the same shapes as the node."""
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -26,4 +27,27 @@ async def info(_: Request) -> JSONResponse:
     )
 
 
-app = Starlette(routes=[Route("/health", health), Route("/node/info", info)])
+async def profile(_: Request) -> JSONResponse:
+    return JSONResponse(
+        {
+            "name": "AnarQ&Q node",
+            "description": "",
+            "contact": "",
+            "avatar_cid": None,
+            "revision": 0,
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+    )
+
+
+app = Starlette(
+    routes=[Route("/health", health), Route("/node/info", info), Route("/node/profile", profile)]
+)
+
+
+fastapi_app = FastAPI()
+
+
+@fastapi_app.get("/health")
+async def fastapi_health() -> dict[str, str]:
+    return {"status": "ok"}

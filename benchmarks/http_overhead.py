@@ -1,4 +1,5 @@
-"""Requests/s and p50/p99 latency of `/health` and `/node/info` on a real node, next to a bare
+"""Requests/s and p50/p99 latency of `/health`, `/node/info` (served from memory, refreshed each
+second) and `/node/profile` (a database read every time) on a real node, next to a bare
 Starlette app serving the same shapes, in one run. The ratio node/bare is the figure to watch.
 
     python -m benchmarks.http_overhead [--seconds 10] [--connections 32] [--cluster]
@@ -24,7 +25,7 @@ from typing import Any
 
 import httpx
 
-ROUTES = ("/health", "/node/info")
+ROUTES = ("/health", "/node/info", "/node/profile")
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -158,6 +159,14 @@ def run(seconds: int, connections: int, cluster: bool) -> dict[str, Any]:
         bare.terminate()
         bare.wait()
     results["bare_starlette"] = bare_numbers
+    fastapi_port = free_port()
+    bare_fastapi = start_bare(fastapi_port, "fastapi_app")
+    try:
+        fastapi_health = wrk(f"http://127.0.0.1:{fastapi_port}/health", seconds, connections)
+    finally:
+        bare_fastapi.terminate()
+        bare_fastapi.wait()
+    results["bare_fastapi"] = {"/health": fastapi_health}
     backends = ["embedded", "cluster"] if cluster else ["embedded"]
     for backend in backends:
         env, database = cluster_env() if backend == "cluster" else ({}, "")
@@ -178,6 +187,9 @@ def run(seconds: int, connections: int, cluster: bool) -> dict[str, Any]:
             figures["ratio_to_bare"] = round(
                 figures["requests_per_second"] / bare_numbers[route]["requests_per_second"], 3
             )
+        numbers["/health"]["ratio_to_bare_fastapi"] = round(
+            numbers["/health"]["requests_per_second"] / fastapi_health["requests_per_second"], 3
+        )
         results["backends"][backend] = numbers
     return results
 

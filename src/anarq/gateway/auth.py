@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from anarq.kernel.errors import Unauthenticated
 from anarq.kernel.guard import ANONYMOUS, Actor, Context
@@ -21,8 +22,8 @@ class Authenticator(Protocol):
     def authenticate_bearer(self, token: str) -> Actor | None: ...
 
 
-def caller(request: Request) -> Context:
-    """FastAPI dependency: the caller's context. Sync, so its lookups run off the event loop."""
+async def caller(request: Request) -> Context:
+    """FastAPI dependency: the caller's context. Credential lookups run off the event loop."""
     request_id: str = getattr(request.state, "request_id", "")
     header = request.headers.get("authorization")
     if header is None:
@@ -33,7 +34,7 @@ def caller(request: Request) -> Context:
         raise Unauthenticated("Authorization must be `Bearer <token>`")
     authenticators: list[Authenticator] = request.app.state.authenticators
     for authenticator in authenticators:
-        actor = authenticator.authenticate_bearer(credential)
+        actor = await run_in_threadpool(authenticator.authenticate_bearer, credential)
         if actor is not None:
             return Context(actor=actor, request_id=request_id)
     raise Unauthenticated("the bearer token is not valid or has been revoked")

@@ -37,6 +37,8 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The request thread pool's size (AnyIO's default limiter).
+SQLITE_POOL_SIZE = 40
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -75,11 +77,13 @@ class Database:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # One connection per request thread: SQLite connections are cheap to keep
+            # and costly to open (WAL and pragmas), so the pool is never the bottleneck.
             engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-                pool_size=pool_size,
-                max_overflow=pool_size,
+                pool_size=max(pool_size, SQLITE_POOL_SIZE),
+                max_overflow=SQLITE_POOL_SIZE,
             )
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)

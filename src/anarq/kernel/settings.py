@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ class Settings(BaseSettings):
         extra="forbid",
         validate_default=True,
         case_sensitive=False,
+        frozen=True,
     )
 
     data_dir: Path = Field(default=Path("anarq-data"), description="Where embedded state lives.")
@@ -92,25 +94,25 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings)
 
-    # Derived values ---------------------------------------------------------
+    # Derived values (settings are immutable once loaded, so each is computed once) --------
 
-    @property
+    @cached_property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'anarq.db').resolve()}"
 
-    @property
+    @cached_property
     def effective_blobs_url(self) -> str:
         return self.blobs_url or (self.data_dir / "blobs").resolve().as_uri()
 
-    @property
+    @cached_property
     def effective_bus_url(self) -> str:
         return self.bus_url or "memory://"
 
-    @property
+    @cached_property
     def effective_public_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
 
-    @property
+    @cached_property
     def backend_kind(self) -> str:
         """`embedded` when every backend is local, `cluster` when any is shared."""
         shared = (

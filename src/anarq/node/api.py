@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from anarq.gateway.auth import caller
 from anarq.kernel.errors import PayloadTooLarge
@@ -15,14 +15,18 @@ from anarq.node.service import AVATAR_MAX_BYTES, NodeService
 router = APIRouter()
 
 
-def service(request: Request) -> NodeService:
+async def service(request: Request) -> NodeService:
     svc: NodeService = request.app.state.node.service("node")
     return svc
 
 
 @router.get("/info", summary="What this node is", response_model=NodeInfo)
-def get_info(svc: NodeService = Depends(service)) -> NodeInfo:
-    return svc.info()
+async def get_info(svc: NodeService = Depends(service)) -> NodeInfo:
+    cached = svc.cached_info()
+    if cached is not None:
+        return cached
+    fresh: NodeInfo = await run_in_threadpool(svc.info)
+    return fresh
 
 
 @router.get("/profile", summary="The node's public profile", response_model=Profile)
@@ -60,8 +64,6 @@ async def put_avatar(
     ctx: Context = Depends(caller),
     svc: NodeService = Depends(service),
 ) -> Profile:
-    from starlette.concurrency import run_in_threadpool
-
     data = bytearray()
     async for chunk in request.stream():
         data += chunk

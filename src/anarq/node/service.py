@@ -7,6 +7,7 @@ import hmac
 import os
 import secrets
 import socket
+import time
 from datetime import timedelta
 
 from sqlalchemy import func, insert, select, update
@@ -37,6 +38,9 @@ AVATAR_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
 # A worker that has not reported for this long is considered gone.
 WORKER_STALE = timedelta(seconds=45)
 HEARTBEAT_SECONDS = 10
+# `/node/info` is the most-read route of a node; other workers' profile changes show
+# in it within this many seconds.
+INFO_MAX_AGE_SECONDS = 1.0
 TOKEN_PREFIX = "anq_op_"  # noqa: S105 (a prefix, not a secret)
 TOKEN_LABEL_MAX = 120
 RESOURCE_PROFILE = "node:profile:self"
@@ -49,12 +53,24 @@ class NodeService:
         self.module_names = module_names
         self.worker_id = new_id()
         self.started_at = kernel.clock.now()
+        self._info_cache: tuple[float, NodeInfo] | None = None
 
     # What the node is --------------------------------------------------------------
 
     def info(self) -> NodeInfo:
+        """What this node is. The profile part may be up to `INFO_MAX_AGE_SECONDS` old."""
+        return self.cached_info() or self._fresh_info()
+
+    def cached_info(self) -> NodeInfo | None:
+        """The info if a fresh enough copy is in memory (no I/O), else None."""
+        cached = self._info_cache
+        if cached is not None and time.monotonic() - cached[0] < INFO_MAX_AGE_SECONDS:
+            return cached[1]
+        return None
+
+    def _fresh_info(self) -> NodeInfo:
         profile = self.profile()
-        return NodeInfo(
+        info = NodeInfo(
             name=profile.name,
             version=__version__,
             backend=self.k.settings.backend_kind,
@@ -63,6 +79,8 @@ class NodeService:
             worker_id=self.worker_id,
             started_at=self.started_at,
         )
+        self._info_cache = (time.monotonic(), info)
+        return info
 
     def profile(self) -> Profile:
         with self.k.db.read() as conn:
@@ -143,6 +161,7 @@ class NodeService:
         return row.avatar_cid, row.avatar_media_type
 
     def _write_profile(self, tx: Connection, fields: dict[str, object]) -> int:
+        self._info_cache = None
         now = self.k.clock.now()
         p = tables.profile
         insert_ignore(  # the first change creates the row from the defaults
