@@ -74,12 +74,12 @@ def start_node(port: int, env_extra: dict[str, str], data_dir: Path) -> subproce
     return process
 
 
-def start_bare(port: int) -> subprocess.Popen[bytes]:
+def start_bare(port: int, app: str = "app") -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
         "uvicorn",
-        "benchmarks.bare_app:app",
+        f"benchmarks.bare_app:{app}",
         "--port",
         str(port),
         "--log-level",

@@ -41,6 +41,28 @@ def test_upgrade_twice_changes_nothing(empty_database: Database) -> None:
     assert empty_database.current_revision() == empty_database.head_revision()
 
 
+def test_workers_migrating_together_migrate_once(empty_database: Database, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANARQ_")}
+    env.update({"ANARQ_DATA_DIR": str(tmp_path), "ANARQ_DATABASE_URL": empty_database.url})
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "anarq", "db", "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outcomes = [(worker.wait(timeout=120), worker.stderr.read()) for worker in workers]  # type: ignore[union-attr]
+    assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+    assert empty_database.current_revision() == empty_database.head_revision()
+
+
 def test_migrations_match_the_tables_in_code(empty_database: Database) -> None:
     """A table or column added in code without a migration fails here."""
     for module in anarq.modules.installed_modules():

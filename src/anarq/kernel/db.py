@@ -37,6 +37,8 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Arbitrary, fixed: the advisory lock id that serializes migrations on PostgreSQL.
+MIGRATION_LOCK_KEY = 0x414E5251
 # The request thread pool's size (AnyIO's default limiter).
 SQLITE_POOL_SIZE = 40
 
@@ -143,9 +145,21 @@ class Database:
         from alembic import command
 
         with self._connect() as conn:
-            config = _alembic_config(conn)
-            command.upgrade(config, revision)
-            conn.commit()
+            conn = conn.execution_options(anarq_write=True)  # SQLite: one migrator at a time
+            if self.dialect == "postgresql":
+                # Workers starting together must not migrate together.
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                conn.commit()
+            try:
+                command.upgrade(_alembic_config(conn), revision)
+                conn.commit()
+            finally:
+                if self.dialect == "postgresql":
+                    conn.rollback()
+                    conn.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                    conn.commit()
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
