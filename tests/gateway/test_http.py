@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from anarq.kernel.node import Node
@@ -157,3 +158,26 @@ async def test_openapi_and_docs_are_served(http: httpx.AsyncClient) -> None:
     docs = await http.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+async def test_lost_database_connections_give_503_then_recover(
+    node: Node, http: httpx.AsyncClient, backend: str
+) -> None:
+    if backend != "cluster":
+        pytest.skip("PostgreSQL drops connections; an embedded SQLite file cannot")
+    from sqlalchemy import text
+
+    assert (await http.get("/node/profile")).status_code == 200
+    database = node.kernel.db.engine.url.database
+    with node.kernel.db.engine.connect() as admin:
+        admin.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :db AND pid <> pg_backend_pid()"
+            ),
+            {"db": database},
+        )
+        admin.commit()
+    statuses = [(await http.get("/node/profile")).status_code for _ in range(3)]
+    assert statuses[-1] == 200
+    assert set(statuses) <= {200, 503}

@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from anarq.kernel.errors import (
     AnarqError,
+    BackendUnavailable,
     BadRequest,
     MalformedBody,
     MethodNotAllowed,
@@ -72,6 +74,17 @@ def install(app: FastAPI) -> None:
         return problem_response(
             failure, _request_id(request), headers=dict(exc.headers or {}) or None
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> ProblemResponse:
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            log.warning("database connection lost on %s %s", request.method, request.url.path)
+            return problem_response(
+                BackendUnavailable("the database connection was lost; retry the request"),
+                _request_id(request),
+                headers={"Retry-After": "1"},
+            )
+        return await _crash(request, exc)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> ProblemResponse:

@@ -39,6 +39,7 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Arbitrary, fixed: the advisory lock id that serializes migrations on PostgreSQL.
 MIGRATION_LOCK_KEY = 0x414E5251
+POSTGRES_RECYCLE_SECONDS = 1800
 # The request thread pool's size (AnyIO's default limiter).
 SQLITE_POOL_SIZE = 40
 
@@ -94,7 +95,9 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            # No pre-ping (a round trip per checkout); a dropped connection fails one
+            # request with 503 and SQLAlchemy then replaces the pool's connections.
+            pool_recycle=POSTGRES_RECYCLE_SECONDS,
             connect_args={"connect_timeout": 5},
         )
 
@@ -106,8 +109,14 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only view; committed writes of other transactions may be seen between queries."""
-        with self._connect() as conn, conn.begin():
-            yield conn
+        with self._connect() as conn:
+            if self.dialect == "postgresql":
+                # Under READ COMMITTED every statement takes its own snapshot anyway, so
+                # autocommit reads lose nothing and save the BEGIN and COMMIT round trips.
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+                return
+            with conn.begin():  # SQLite: one WAL snapshot for the whole read
+                yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
