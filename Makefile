@@ -33,6 +33,7 @@ pytest: $(STAMP)
 
 ## bench: run the benchmarks (needs wrk: apt-get install wrk)
 bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m benchmarks
 
 clean:
