@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from anarq.kernel.blobs import digest_of
+from anarq.kernel.blobs import digest_of, open_blob_store, read_bytes
+from anarq.kernel.settings import Settings
 from tests.conftest import free_port
 from tests.support.process import NodeProcess
 
@@ -45,8 +46,23 @@ def hammer(
                 return  # the node was killed under us
 
 
-def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
-    env = {"ANARQ_DATA_DIR": str(tmp_path / "data")}
+def node_env(settings: Settings, data_dir: Path) -> dict[str, str]:
+    """The environment of `anarq up` on the same backends as `settings`."""
+    env = {"ANARQ_DATA_DIR": str(data_dir)}
+    if settings.backend_kind == "cluster":
+        env.update(
+            {
+                "ANARQ_DATABASE_URL": settings.database_url,
+                "ANARQ_BLOBS_URL": settings.blobs_url,
+                "ANARQ_BUS_URL": settings.bus_url,
+                "ANARQ_CLUSTER": settings.cluster,
+            }
+        )
+    return env
+
+
+def test_acknowledged_writes_survive_kill_9(settings: Settings, tmp_path: Path) -> None:
+    env = node_env(settings, tmp_path / "data")
     node = NodeProcess(free_port(), env, tmp_path / "first.log")
     token = (tmp_path / "data" / "operator.token").read_text().strip()
     stop = threading.Event()
@@ -73,12 +89,15 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         # Every acknowledged change is counted in the revision, which only grows.
         assert profile["revision"] >= len(revisions) + len(avatars)
         assert profile["revision"] >= max(revisions)
-        blobs = tmp_path / "data" / "blobs"
-        stored = {path.name: path for path in blobs.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*")}
+        store = open_blob_store(
+            settings.effective_blobs_url, spool_dir=str(tmp_path / "check-spool")
+        )
+        stored = set(store.iter_cids())
         for cid in avatars:
             assert cid in stored, f"acknowledged avatar {cid} is missing"
-        for cid, path in stored.items():
-            assert hashlib.sha256(path.read_bytes()).digest() == digest_of(cid), f"{cid} is torn"
+        for cid in stored:
+            content = read_bytes(store, cid)  # raises BlobCorrupted on a torn blob
+            assert hashlib.sha256(content).digest() == digest_of(cid)
     finally:
         restarted.stop()
 
