@@ -7,5 +7,6 @@ from anarq.kernel.module import Module
 
 def installed_modules() -> list[Module]:
     from anarq.node import module as node
+    from anarq.qonsent import module as qonsent
 
-    return [node]
+    return [node, qonsent]

@@ -67,7 +67,7 @@ def _mount_modules() -> None:
 
     for module in installed_modules():
         if module.cli is not None:
-            app.add_typer(module.cli, name=module.name, help=module.summary)
+            app.add_typer(module.cli, name=module.command or module.name, help=module.summary)
 
 
 _mount_modules()

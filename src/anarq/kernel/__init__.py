@@ -17,7 +17,7 @@ from anarq.kernel.bus import EventBus, open_transport
 from anarq.kernel.clock import Clock
 from anarq.kernel.db import Database
 from anarq.kernel.errors import AnarqError
-from anarq.kernel.guard import Context, Guard, OperatorGuard
+from anarq.kernel.guard import Context, Guard
 from anarq.kernel.settings import Settings
 
 
@@ -55,7 +55,7 @@ class Kernel:
             blobs=blobs,
             bus=bus,
             clock=clock,
-            guard=guard or OperatorGuard(),
+            guard=guard or Guard(),
         )
 
     def check(self, ctx: Context, action: str, resource: str) -> None:
@@ -70,13 +70,13 @@ class Kernel:
     def change(self, ctx: Context, action: str, resource: str) -> Iterator[Connection]:
         """The only door to a state change: authorize, run in one transaction, record.
 
-        A refusal is recorded as `deny` and raised; a change that fails rolls back
-        and is not recorded as done.
+        A refusal is recorded as `deny` and raised. The `allow` record is written in
+        the change's own transaction: a change that fails leaves no record of success.
         """
         self.check(ctx, action, resource)
         with self.db.write() as tx:
             yield tx
-        self.guard.record(ctx, action, resource, "allow")
+            self.guard.record(ctx, action, resource, "allow", tx)
 
     def close(self) -> None:
         self.blobs.close()

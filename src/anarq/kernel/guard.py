@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
-from anarq.kernel.errors import Forbidden
+from anarq.kernel.errors import Forbidden, Unauthenticated
 from anarq.kernel.ids import new_id
 
 ActorKind = Literal["anonymous", "operator", "identity", "node"]
@@ -21,6 +22,9 @@ Verdict = Literal["allow", "deny"]
 ACTIONS = ("read", "write", "delete", "share", "admin", "execute")
 
 audit_log = logging.getLogger("anarq.audit")
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -51,43 +55,64 @@ class Context:
         return cls(actor=Actor(id="system", kind="node"))
 
 
-class Guard(Protocol):
-    def authorize(self, ctx: Context, action: str, resource: str) -> None:
-        """Return if `ctx.actor` may do `action` on `resource`; raise `Forbidden` if not."""
-        ...
-
-    def record(self, ctx: Context, action: str, resource: str, verdict: Verdict) -> None:
-        """Append the outcome to the audit trail: never secrets, never content."""
-        ...
+Policy = Callable[[Context, str, str], bool]
+Recorder = Callable[[Context, str, str, Verdict, "Connection | None"], None]
 
 
-class OperatorGuard:
-    """The foundation policy: the node's operator and the node itself may change node state.
+class Guard:
+    """Deny by default: an action is allowed only if some policy allows it.
 
-    Everyone else is refused. Identity-based grants replace this policy when the
-    trust core is installed; the audit trail is a structured log until then.
+    Policies and recorders are added by modules when the node is built (Qonsent adds
+    grant checks, Qerberos the verifiable audit log). With none added, only the node's
+    operator and the node itself may act, and verdicts go to the `anarq.audit` log.
     """
 
+    def __init__(self) -> None:
+        self.policies: list[Policy] = [operator_policy]
+        self.recorders: list[Recorder] = [log_recorder]
+
     def authorize(self, ctx: Context, action: str, resource: str) -> None:
+        """Return if some policy allows `action` on `resource`; raise otherwise."""
         assert action in ACTIONS, f"unknown action {action!r}"
-        if ctx.actor.kind in ("operator", "node"):
+        if any(policy(ctx, action, resource) for policy in self.policies):
             return
         if not ctx.actor.authenticated:
-            from anarq.kernel.errors import Unauthenticated
-
             raise Unauthenticated(f"{action} on {resource} needs an authenticated caller")
         raise Forbidden(f"{ctx.actor.id} may not {action} {resource}")
 
-    def record(self, ctx: Context, action: str, resource: str, verdict: Verdict) -> None:
-        audit_log.info(
-            json.dumps(
-                {
-                    "actor": ctx.actor.id,
-                    "action": action,
-                    "resource": resource,
-                    "verdict": verdict,
-                    "request_id": ctx.request_id,
-                },
-                separators=(",", ":"),
-            )
+    def record(
+        self,
+        ctx: Context,
+        action: str,
+        resource: str,
+        verdict: Verdict,
+        tx: Connection | None = None,
+    ) -> None:
+        """Append the verdict to every audit trail; never secrets, never content.
+
+        With `tx`, the record commits or rolls back with the change it describes.
+        """
+        for recorder in self.recorders:
+            recorder(ctx, action, resource, verdict, tx)
+
+
+def operator_policy(ctx: Context, action: str, resource: str) -> bool:
+    """The node's operator and the node itself may do anything on their node."""
+    return ctx.actor.kind in ("operator", "node")
+
+
+def log_recorder(
+    ctx: Context, action: str, resource: str, verdict: Verdict, tx: Connection | None
+) -> None:
+    audit_log.info(
+        json.dumps(
+            {
+                "actor": ctx.actor.id,
+                "action": action,
+                "resource": resource,
+                "verdict": verdict,
+                "request_id": ctx.request_id,
+            },
+            separators=(",", ":"),
         )
+    )

@@ -40,7 +40,12 @@ class Module:
     tables: tuple[Table, ...] = ()
     router: APIRouter | None = None
     cli: typer.Typer | None = None
+    # The CLI word when it differs from the module name (`anarq consent …` for qonsent).
+    command: str | None = None
     handlers: tuple[On, ...] = ()
+    # Called once the service is built: how a module adds a guard policy or an audit
+    # recorder to the kernel.
+    install: Callable[[Kernel, Any], None] | None = None
 
     def __post_init__(self) -> None:
         assert MODULE_NAME_RE.match(self.name), f"bad module name {self.name!r}"

@@ -21,6 +21,8 @@ class Node:
             needed = {name: self.services[name] for name in module.requires}
             service = module.build(kernel, needed)
             self.services[module.name] = service
+            if module.install is not None:
+                module.install(kernel, service)
             for on in module.handlers:
                 kernel.bus.subscribe(
                     Subscription(

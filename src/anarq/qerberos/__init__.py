@@ -1,0 +1,1 @@
+"""Qerberos — the audit log and the guard at the door."""

@@ -1,0 +1,39 @@
+"""Qonsent — consent and permissions: who may do what with which resources, why, until when."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from anarq.kernel import Kernel
+from anarq.kernel.module import Module
+
+
+def _build(kernel: Kernel, _needs: Mapping[str, Any]) -> Any:
+    from anarq.qonsent.service import QonsentService
+
+    return QonsentService(kernel)
+
+
+def _install(kernel: Kernel, service: Any) -> None:
+    kernel.guard.policies.append(service.policy)
+
+
+def _module() -> Module:
+    from anarq.qonsent import tables
+    from anarq.qonsent.api import router
+    from anarq.qonsent.cli import app
+
+    return Module(
+        name="qonsent",
+        summary="Consent and permissions: grant, revoke, check, list",
+        build=_build,
+        tables=(tables.grants, tables.owners),
+        router=router,
+        cli=app,
+        command="consent",
+        install=_install,
+    )
+
+
+module = _module()

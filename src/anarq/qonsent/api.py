@@ -1,0 +1,93 @@
+"""HTTP routes of Qonsent, mounted at `/qonsent`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from anarq.gateway.auth import caller
+from anarq.kernel.guard import ACTIONS, Context
+from anarq.qonsent.models import Decision, Grant, GrantRequest
+from anarq.qonsent.service import QonsentService
+from anarq.qonsent.tables import DID_MAX, RESOURCE_MAX
+
+router = APIRouter()
+
+
+async def service(request: Request) -> QonsentService:
+    svc: QonsentService = request.app.state.node.service("qonsent")
+    return svc
+
+
+@router.post(
+    "/grants", summary="Grant actions on a resource", response_model=Grant, status_code=201
+)
+def create_grant(
+    body: GrantRequest, ctx: Context = Depends(caller), svc: QonsentService = Depends(service)
+) -> Grant:
+    return svc.grant(ctx, body)
+
+
+@router.get("/grants/{grant_id}", summary="One grant", response_model=Grant)
+def get_grant(
+    grant_id: str, ctx: Context = Depends(caller), svc: QonsentService = Depends(service)
+) -> Grant:
+    grant = svc.get(grant_id)
+    if ctx.actor.id != grant.grantor:
+        svc.what_can(ctx, grant.grantee)  # only its grantor, grantee or the operator see it
+    return grant
+
+
+@router.delete(
+    "/grants/{grant_id}", summary="Revoke a grant, effective at once", response_model=Grant
+)
+def revoke_grant(
+    grant_id: str, ctx: Context = Depends(caller), svc: QonsentService = Depends(service)
+) -> Grant:
+    return svc.revoke(ctx, grant_id)
+
+
+@router.get(
+    "/check",
+    summary="May an actor do an action on a resource? With the reason",
+    response_model=Decision,
+)
+def check(
+    action: str = Query(..., pattern=f"^({'|'.join(ACTIONS)})$"),
+    resource: str = Query(..., min_length=1, max_length=RESOURCE_MAX),
+    actor: str | None = Query(None, max_length=DID_MAX, description="Default: the caller."),
+    ctx: Context = Depends(caller),
+    svc: QonsentService = Depends(service),
+) -> Decision:
+    subject = actor or ctx.actor.id
+    if subject != ctx.actor.id:
+        svc.who_can(ctx, resource)  # asking about someone else needs admin rights
+    return svc.check(subject, action, resource)
+
+
+@router.get(
+    "/who-can", summary="Live grants that reach a resource (its admins)", response_model=list[Grant]
+)
+def who_can(
+    resource: str = Query(..., min_length=1, max_length=RESOURCE_MAX),
+    ctx: Context = Depends(caller),
+    svc: QonsentService = Depends(service),
+) -> list[Grant]:
+    return svc.who_can(ctx, resource)
+
+
+@router.get(
+    "/what-can", summary="Live grants an actor holds (the actor itself)", response_model=list[Grant]
+)
+def what_can(
+    actor: str | None = Query(None, max_length=DID_MAX),
+    ctx: Context = Depends(caller),
+    svc: QonsentService = Depends(service),
+) -> list[Grant]:
+    return svc.what_can(ctx, actor or ctx.actor.id)
+
+
+@router.get(
+    "/granted", summary="Grants the caller has made (what I expose)", response_model=list[Grant]
+)
+def granted(ctx: Context = Depends(caller), svc: QonsentService = Depends(service)) -> list[Grant]:
+    return svc.granted_by(ctx)

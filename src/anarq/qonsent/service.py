@@ -1,0 +1,340 @@
+"""Qonsent: who may do what with which resources, why, and until when.
+
+Deny by default. The owner of a resource holds `admin` on it; everyone else needs a
+grant. Grants name a grantee (an identity, a DAO, or "public"), a resource or a
+pattern (`qdrive:file:*`), actions, a purpose, a validity window and optionally a
+number of uses. Revocation takes effect at the next check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from anarq.kernel import Kernel
+from anarq.kernel.db import insert_ignore
+from anarq.kernel.errors import BadRequest, Forbidden, NotFound
+from anarq.kernel.guard import ACTIONS, Context
+from anarq.kernel.ids import new_id
+from anarq.qonsent import tables
+from anarq.qonsent.models import PUBLIC, Decision, Grant, GrantRequest
+
+LIST_LIMIT = 500
+
+
+def covering_patterns(resource: str) -> list[str]:
+    """The resource itself and every wildcard pattern that covers it, most specific first.
+
+    `qdrive:file:abc` → `qdrive:file:abc`, `qdrive:file:*`, `qdrive:*`, `*`.
+    """
+    parts = resource.split(":")
+    patterns = [resource]
+    if parts[-1] == "*":
+        parts = parts[:-1]
+    else:
+        parts = parts[:-1]
+        patterns.append(":".join([*parts, "*"]))
+    while parts:
+        parts = parts[:-1]
+        patterns.append(":".join([*parts, "*"]) if parts else "*")
+    return list(dict.fromkeys(patterns))
+
+
+def _allows(actions: str, action: str) -> bool:
+    held = actions.split(",")
+    return action in held or "admin" in held
+
+
+class QonsentService:
+    def __init__(self, kernel: Kernel) -> None:
+        self.k = kernel
+
+    # Ownership ---------------------------------------------------------------------
+
+    def register_owner(self, tx: Connection, resource: str, owner: str) -> None:
+        """Record `owner` as the owner of a new resource, inside the creating transaction."""
+        created = insert_ignore(
+            tx,
+            tables.owners,
+            {"resource": resource, "owner": owner, "created_at": self.k.clock.now()},
+        )
+        if not created and self.owner_of(resource, conn=tx) != owner:
+            raise Forbidden(f"{resource} already belongs to someone else")
+
+    def owner_of(self, resource: str, *, conn: Connection | None = None) -> str | None:
+        query = select(tables.owners.c.owner).where(tables.owners.c.resource == resource)
+        if conn is not None:
+            return conn.execute(query).scalar_one_or_none()
+        with self.k.db.read() as read:
+            return read.execute(query).scalar_one_or_none()
+
+    # Checking ---------------------------------------------------------------------------
+
+    def check(self, actor: str, action: str, resource: str, *, consume: bool = False) -> Decision:
+        """May `actor` do `action` on `resource`? Says which rule decided.
+
+        With `consume`, a grant limited in uses has one use taken (atomically).
+        """
+        if action not in ACTIONS:
+            raise BadRequest(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
+        now = self.k.clock.now()
+        with self.k.db.read() as conn:
+            owner = conn.execute(
+                select(tables.owners.c.owner).where(tables.owners.c.resource == resource)
+            ).scalar_one_or_none()
+            if owner is not None and owner == actor:
+                return Decision(
+                    allowed=True, actor=actor, action=action, resource=resource, reason="owner"
+                )
+            candidates = list(self._live_grants(conn, actor, resource, now))
+        for grant in candidates:
+            if not _allows(grant["actions"], action):
+                continue
+            if grant["max_uses"] is not None and not self._take_use(grant, consume):
+                continue
+            return Decision(
+                allowed=True,
+                actor=actor,
+                action=action,
+                resource=resource,
+                reason="grant",
+                grant_id=grant["id"],
+            )
+        return Decision(
+            allowed=False,
+            actor=actor,
+            action=action,
+            resource=resource,
+            reason="no owner rights and no live grant allows it",
+        )
+
+    def _live_grants(
+        self, conn: Connection, actor: str, resource: str, now: datetime
+    ) -> Iterator[RowMapping]:
+        g = tables.grants
+        rows = conn.execute(
+            select(g)
+            .where(
+                g.c.grantee.in_([actor, PUBLIC]),
+                g.c.resource.in_(covering_patterns(resource)),
+                g.c.revoked_at.is_(None),
+                g.c.starts_at <= now,
+                or_(g.c.expires_at.is_(None), g.c.expires_at > now),
+            )
+            .order_by(g.c.created_at)
+        ).mappings()
+        yield from rows
+
+    def _take_use(self, grant: RowMapping, consume: bool) -> bool:
+        if grant["uses"] >= grant["max_uses"]:
+            return False
+        if not consume:
+            return True
+        g = tables.grants
+        with self.k.db.write() as tx:
+            taken = tx.execute(
+                update(g)
+                .where(g.c.id == grant["id"], g.c.uses < g.c.max_uses)
+                .values(uses=g.c.uses + 1)
+                .returning(g.c.id)
+            ).first()
+        return taken is not None
+
+    def policy(self, ctx: Context, action: str, resource: str) -> bool:
+        """The kernel guard's policy: identities and the public act through Qonsent."""
+        actor = ctx.actor.id if ctx.actor.authenticated else PUBLIC
+        return self.check(actor, action, resource, consume=True).allowed
+
+    # Granting -----------------------------------------------------------------------------
+
+    def grant(self, ctx: Context, request: GrantRequest) -> Grant:
+        """Grant `request.actions` on `request.resource` to `request.grantee`.
+
+        Allowed to whoever holds `admin` on the resource (its owner, the operator) and,
+        attenuated, to holders of `share`: they may pass on only actions they hold
+        themselves, never `admin`, and never beyond their own grant's expiry.
+        """
+        now = self.k.clock.now()
+        starts_at = request.starts_at or now
+        if request.expires_at is not None and request.expires_at <= starts_at:
+            raise BadRequest("expires_at must be after starts_at")
+        self._require_right_to_grant(ctx, request)
+        grant_id = new_id()
+        row = {
+            "id": grant_id,
+            "grantor": ctx.actor.id,
+            "grantee": request.grantee,
+            "resource": request.resource,
+            "actions": ",".join(request.actions),
+            "purpose": request.purpose,
+            "starts_at": starts_at,
+            "expires_at": request.expires_at,
+            "max_uses": request.max_uses,
+            "uses": 0,
+            "conditions": {},
+            "created_at": now,
+        }
+        with self.k.change(ctx, "share", request.resource) as tx:
+            tx.execute(insert(tables.grants).values(**row))
+            self.k.bus.publish(
+                tx,
+                "qonsent.grant.created",
+                {
+                    "grant_id": grant_id,
+                    "grantee": request.grantee,
+                    "resource": request.resource,
+                    "actions": request.actions,
+                },
+                actor=ctx.actor.id,
+                subject=f"qonsent:grant:{grant_id}",
+                correlation_id=ctx.correlation_id or ctx.request_id,
+            )
+        return self.get(grant_id)
+
+    def _require_right_to_grant(self, ctx: Context, request: GrantRequest) -> None:
+        if ctx.actor.kind in ("operator", "node"):
+            return
+        if not ctx.actor.authenticated:
+            from anarq.kernel.errors import Unauthenticated
+
+            raise Unauthenticated("granting needs an authenticated caller")
+        decision = self.check(ctx.actor.id, "admin", request.resource)
+        if decision.allowed:
+            return
+        if "admin" in request.actions:
+            raise Forbidden(f"only an admin of {request.resource} may grant admin")
+        now = self.k.clock.now()
+        with self.k.db.read() as conn:
+            held = [
+                g
+                for g in self._live_grants(conn, ctx.actor.id, request.resource, now)
+                if _allows(g["actions"], "share")
+            ]
+        for grant in held:
+            actions = set(grant["actions"].split(","))
+            within_actions = "admin" in actions or set(request.actions) <= actions
+            within_time = grant["expires_at"] is None or (
+                request.expires_at is not None and request.expires_at <= grant["expires_at"]
+            )
+            if within_actions and within_time:
+                return
+        raise Forbidden(
+            f"{ctx.actor.id} holds no right to share {', '.join(request.actions)} "
+            f"on {request.resource} until {request.expires_at or 'forever'}"
+        )
+
+    def revoke(self, ctx: Context, grant_id: str) -> Grant:
+        """Revoke a grant now. Its grantor, an admin of its resource, or the operator may."""
+        grant = self.get(grant_id)
+        if grant.revoked_at is not None:
+            raise NotFound(f"grant {grant_id} is already revoked")
+        allowed = ctx.actor.kind in ("operator", "node") or ctx.actor.id == grant.grantor
+        if not allowed and ctx.actor.authenticated:
+            allowed = self.check(ctx.actor.id, "admin", grant.resource).allowed
+        if not allowed:
+            self.k.guard.record(ctx, "share", grant.resource, "deny")
+            raise Forbidden(f"{ctx.actor.id} may not revoke grant {grant_id}")
+        g = tables.grants
+        with self.k.db.write() as tx:
+            tx.execute(update(g).where(g.c.id == grant_id).values(revoked_at=self.k.clock.now()))
+            self.k.bus.publish(
+                tx,
+                "qonsent.grant.revoked",
+                {"grant_id": grant_id, "resource": grant.resource},
+                actor=ctx.actor.id,
+                subject=f"qonsent:grant:{grant_id}",
+                correlation_id=ctx.correlation_id or ctx.request_id,
+            )
+            self.k.guard.record(ctx, "share", grant.resource, "allow", tx)
+        return self.get(grant_id)
+
+    # Listing ------------------------------------------------------------------------------
+
+    def get(self, grant_id: str) -> Grant:
+        with self.k.db.read() as conn:
+            row = (
+                conn.execute(select(tables.grants).where(tables.grants.c.id == grant_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no grant {grant_id}")
+        return _grant(row)
+
+    def who_can(self, ctx: Context, resource: str) -> list[Grant]:
+        """Every live grant that reaches `resource`. For its admins and the operator."""
+        self._require_admin_or_self(ctx, resource=resource)
+        now = self.k.clock.now()
+        g = tables.grants
+        with self.k.db.read() as conn:
+            rows = conn.execute(
+                select(g)
+                .where(
+                    g.c.resource.in_(covering_patterns(resource)),
+                    g.c.revoked_at.is_(None),
+                    or_(g.c.expires_at.is_(None), g.c.expires_at > now),
+                )
+                .order_by(g.c.created_at)
+                .limit(LIST_LIMIT)
+            ).mappings()
+            return [_grant(row) for row in rows]
+
+    def what_can(self, ctx: Context, actor: str) -> list[Grant]:
+        """Every live grant held by `actor`. For the actor itself and the operator."""
+        self._require_admin_or_self(ctx, actor=actor)
+        now = self.k.clock.now()
+        g = tables.grants
+        with self.k.db.read() as conn:
+            rows = conn.execute(
+                select(g)
+                .where(
+                    g.c.grantee == actor,
+                    g.c.revoked_at.is_(None),
+                    or_(g.c.expires_at.is_(None), g.c.expires_at > now),
+                )
+                .order_by(g.c.created_at)
+                .limit(LIST_LIMIT)
+            ).mappings()
+            return [_grant(row) for row in rows]
+
+    def granted_by(self, ctx: Context) -> list[Grant]:
+        """Grants the caller made (what I expose), newest first."""
+        g = tables.grants
+        with self.k.db.read() as conn:
+            rows = conn.execute(
+                select(g)
+                .where(g.c.grantor == ctx.actor.id)
+                .order_by(g.c.created_at.desc())
+                .limit(LIST_LIMIT)
+            ).mappings()
+            return [_grant(row) for row in rows]
+
+    def _require_admin_or_self(
+        self, ctx: Context, *, resource: str | None = None, actor: str | None = None
+    ) -> None:
+        if ctx.actor.kind in ("operator", "node"):
+            return
+        if actor is not None and ctx.actor.id == actor:
+            return
+        if (
+            resource is not None
+            and ctx.actor.authenticated
+            and self.check(ctx.actor.id, "admin", resource).allowed
+        ):
+            return
+        self.k.guard.record(ctx, "admin", resource or f"qonsent:actor:{actor}", "deny")
+        if not ctx.actor.authenticated:
+            from anarq.kernel.errors import Unauthenticated
+
+            raise Unauthenticated("listing grants needs an authenticated caller")
+        raise Forbidden("only admins of a resource, or the identity itself, may list its grants")
+
+
+def _grant(row: RowMapping | dict[str, Any]) -> Grant:
+    values = dict(row)
+    values["actions"] = values["actions"].split(",")
+    return Grant(**values)
