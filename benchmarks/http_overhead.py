@@ -126,6 +126,7 @@ def cluster_env() -> tuple[dict[str, str], str]:
         "ANARQ_DATABASE_URL": url,
         "ANARQ_BUS_URL": "nats://127.0.0.1:4222",
         "ANARQ_CLUSTER": "bench",
+        "ANARQ_SECRET_KEY": "benchmark-node-secret",
     }, name
 
 

@@ -156,6 +156,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> It
         blobs_url=seaweed.url_for(seaweed.make_bucket(f"anarq-{cluster}")),
         bus_url=NATS_URL,
         cluster=cluster,
+        secret_key=f"test-secret-{cluster}",
         bus_poll_ms=50,
         bus_retry_base_ms=10,
     )

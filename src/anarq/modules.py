@@ -7,6 +7,7 @@ from anarq.kernel.module import Module
 
 def installed_modules() -> list[Module]:
     from anarq.node import module as node
+    from anarq.qerberos import module as qerberos
     from anarq.qonsent import module as qonsent
 
-    return [node, qonsent]
+    return [node, qonsent, qerberos]

@@ -91,6 +91,7 @@ def test_unreachable_database_exits_1_with_one_line(tmp_path: Path) -> None:
         env={
             "ANARQ_DATA_DIR": str(tmp_path),
             "ANARQ_DATABASE_URL": "postgresql+psycopg://a@127.0.0.1:9/none",
+            "ANARQ_SECRET_KEY": "a-long-enough-node-secret",
         },
     )
     assert result.returncode == 1
@@ -126,3 +127,16 @@ def test_token_commands_work_locally(tmp_path: Path) -> None:
     again = run("node", "token", "revoke", issued["id"], env=env)
     assert again.returncode == 1
     assert "no active operator token" in again.stderr
+
+
+def test_shared_database_without_node_secret_exits_2(tmp_path: Path) -> None:
+    result = run(
+        "up",
+        env={
+            "ANARQ_DATA_DIR": str(tmp_path),
+            "ANARQ_DATABASE_URL": "postgresql+psycopg://a@127.0.0.1:9/none",
+        },
+    )
+    assert result.returncode == 2
+    assert "ANARQ_SECRET_KEY is required" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -35,6 +35,7 @@ def cluster_env(postgres: PostgresDatabases, seaweed: Any, nats_available: bool)
         "ANARQ_BUS_URL": NATS_URL,
         "ANARQ_BLOBS_URL": seaweed.url_for(seaweed.make_bucket(f"anarq-{cluster}")),
         "ANARQ_CLUSTER": cluster,
+        "ANARQ_SECRET_KEY": f"test-secret-{cluster}",
     }
     yield env
     import asyncio

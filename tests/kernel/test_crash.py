@@ -56,6 +56,9 @@ def node_env(settings: Settings, data_dir: Path) -> dict[str, str]:
                 "ANARQ_BLOBS_URL": settings.blobs_url,
                 "ANARQ_BUS_URL": settings.bus_url,
                 "ANARQ_CLUSTER": settings.cluster,
+                "ANARQ_SECRET_KEY": settings.secret_key.get_secret_value()
+                if settings.secret_key
+                else "",
             }
         )
     return env

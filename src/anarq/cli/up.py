@@ -14,6 +14,7 @@ from anarq.cli.output import console
 from anarq.kernel.blobs import open_blob_store
 from anarq.kernel.bus import open_transport
 from anarq.kernel.db import Database
+from anarq.kernel.errors import SettingsError
 from anarq.kernel.guard import Context
 from anarq.kernel.node import Node
 from anarq.kernel.settings import Settings, load_settings
@@ -66,6 +67,11 @@ def up(
 def prepare(settings: Settings) -> None:
     """Reach every backend and bring the schema up to date; one clear error if anything fails."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.effective_database_url.startswith("postgresql") and settings.secret_key is None:
+        raise SettingsError(
+            "ANARQ_SECRET_KEY is required when the database is shared: set the same random "
+            "value (e.g. `openssl rand -base64 32`) on every worker"
+        )
     database = Database(settings.effective_database_url, pool_size=1)
     try:
         database.ping()

@@ -82,6 +82,10 @@ async def _background_work(node: Node) -> AsyncIterator[None]:
         asyncio.create_task(node.kernel.bus.run(stop), name="event-bus"),
         asyncio.create_task(_heartbeat(node_service, stop, HEARTBEAT_SECONDS), name="heartbeat"),
     ]
+    for module in node.modules:
+        for method in module.tasks:
+            run = getattr(node.service(module.name), method)
+            tasks.append(asyncio.create_task(run(stop), name=f"{module.name}.{method}"))
     try:
         yield
     finally:

@@ -46,6 +46,8 @@ class Module:
     # Called once the service is built: how a module adds a guard policy or an audit
     # recorder to the kernel.
     install: Callable[[Kernel, Any], None] | None = None
+    # Service coroutine methods `method(stop: asyncio.Event)` the node runs while it serves.
+    tasks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         assert MODULE_NAME_RE.match(self.name), f"bad module name {self.name!r}"

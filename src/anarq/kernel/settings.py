@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     bus_max_attempts: int = Field(default=8, ge=1, le=100)
     bus_retry_base_ms: int = Field(default=500, ge=10, le=600_000)
     bus_poll_ms: int = Field(default=500, ge=10, le=60_000)
+    secret_key: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Encrypts the node's private key at rest. Required when workers share a "
+        "database; embedded nodes keep one in <data dir>/node.secret.",
+    )
     operator_token: SecretStr | None = Field(
         default=None, description="Bootstrap operator token, if not kept in the database."
     )
@@ -126,7 +132,7 @@ class Settings(BaseSettings):
         """All settings with secrets and URL passwords hidden, for display."""
         shown: dict[str, Any] = {}
         for name, value in self.model_dump().items():
-            if isinstance(value, SecretStr) or name == "operator_token":
+            if isinstance(value, SecretStr) or name in ("operator_token", "secret_key"):
                 shown[name] = "********" if value else None
             elif name.endswith("_url"):
                 shown[name] = _hide_url_password(str(value))

@@ -10,6 +10,7 @@ from anarq.node.tables import CONTACT_MAX, DESCRIPTION_MAX, NAME_MAX
 
 
 class NodeInfo(BaseModel):
+    did: str = Field(description="The node's own identity (did:key), which signs for it.")
     name: str
     version: str
     backend: str = Field(description="`embedded` or `cluster`.")

@@ -22,6 +22,7 @@ from anarq.kernel.errors import BadRequest, NotFound, UnsupportedMediaType
 from anarq.kernel.guard import OPERATOR, Actor, Context
 from anarq.kernel.ids import new_id
 from anarq.node import tables
+from anarq.node.identity import NodeIdentity
 from anarq.node.models import (
     ActivityRow,
     IssuedToken,
@@ -54,6 +55,7 @@ class NodeService:
         self.worker_id = new_id()
         self.started_at = kernel.clock.now()
         self._info_cache: tuple[float, NodeInfo] | None = None
+        self.identity = NodeIdentity(kernel)
 
     # What the node is --------------------------------------------------------------
 
@@ -71,6 +73,7 @@ class NodeService:
     def _fresh_info(self) -> NodeInfo:
         profile = self.profile()
         info = NodeInfo(
+            did=self.identity.did,
             name=profile.name,
             version=__version__,
             backend=self.k.settings.backend_kind,

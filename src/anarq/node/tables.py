@@ -54,3 +54,14 @@ operator_tokens = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
 )
+
+# The node's own identity: one row, its private key sealed under the node secret.
+keys = Table(
+    "node_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("did", String(200), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("sealed_private_key", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)

@@ -1,1 +1,41 @@
 """Qerberos — the audit log and the guard at the door."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from anarq.kernel import Kernel
+from anarq.kernel.module import Module
+
+
+def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
+    from anarq.qerberos.service import QerberosService
+
+    return QerberosService(kernel, needs["node"])
+
+
+def _install(kernel: Kernel, service: Any) -> None:
+    kernel.guard.recorders.append(service.record)
+
+
+def _module() -> Module:
+    from anarq.qerberos import tables
+    from anarq.qerberos.api import router
+    from anarq.qerberos.cli import app
+
+    return Module(
+        name="qerberos",
+        summary="The verifiable audit log: tree heads, proofs, offline verification",
+        build=_build,
+        requires=("node",),
+        tables=(tables.entries, tables.tree_nodes, tables.tree_heads),
+        router=router,
+        cli=app,
+        command="audit",
+        install=_install,
+        tasks=("run_integrator",),
+    )
+
+
+module = _module()

@@ -1,0 +1,1 @@
+"""sQuid: identity — DIDs, keys, sub-identities, authentication."""
