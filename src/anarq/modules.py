@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from anarq.kernel.module import Module
 
 
-def installed_modules() -> list[Module]:
-    from anarq.node import module as node
-    from anarq.qerberos import module as qerberos
-    from anarq.qonsent import module as qonsent
+@cache
+def installed_modules() -> tuple[Module, ...]:
+    from anarq import node, qerberos, qonsent, squid
 
-    return [node, qonsent, qerberos]
+    return (node.module(), squid.module(), qonsent.module(), qerberos.module())

@@ -51,6 +51,9 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.state.authenticators = [
         service for service in node.services.values() if hasattr(service, "authenticate_bearer")
     ]
+    app.state.signature_verifiers = [
+        service for service in node.services.values() if hasattr(service, "authenticate_signed")
+    ]
     problems.install(app)
     app.include_router(health.router)
     for module in node.modules:

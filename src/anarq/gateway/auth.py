@@ -13,18 +13,48 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from anarq.kernel.errors import Unauthenticated
-from anarq.kernel.guard import ANONYMOUS, Actor, Context
+from anarq.kernel.guard import ANONYMOUS, Actor, Context, SignedRequest
 
 MAX_CREDENTIAL_CHARS = 4096
+# Failed authentications are audited against this resource name.
+AUTH_RESOURCE = "gateway:authentication:*"
 
 
 class Authenticator(Protocol):
     def authenticate_bearer(self, token: str) -> Actor | None: ...
 
 
+class SignatureVerifier(Protocol):
+    def authenticate_signed(self, request: SignedRequest) -> Actor: ...
+
+
 async def caller(request: Request) -> Context:
     """FastAPI dependency: the caller's context. Credential lookups run off the event loop."""
     request_id: str = getattr(request.state, "request_id", "")
+    try:
+        return await _authenticate(request, request_id)
+    except Unauthenticated:
+        refused = Context(actor=ANONYMOUS, request_id=request_id)
+        guard = request.app.state.node.kernel.guard
+        await run_in_threadpool(guard.record, refused, "execute", AUTH_RESOURCE, "deny")
+        raise
+
+
+async def _authenticate(request: Request, request_id: str) -> Context:
+    if "signature-input" in request.headers or "signature" in request.headers:
+        verifiers: list[SignatureVerifier] = request.app.state.signature_verifiers
+        if not verifiers:
+            raise Unauthenticated("this node does not accept signed requests")
+        signed = SignedRequest(
+            method=request.method,
+            url=str(request.url),
+            headers=[
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]
+            ],
+            body=await request.body(),
+        )
+        signer = await run_in_threadpool(verifiers[0].authenticate_signed, signed)
+        return Context(actor=signer, request_id=request_id)
     header = request.headers.get("authorization")
     if header is None:
         return Context(actor=ANONYMOUS, request_id=request_id)
@@ -34,7 +64,7 @@ async def caller(request: Request) -> Context:
         raise Unauthenticated("Authorization must be `Bearer <token>`")
     authenticators: list[Authenticator] = request.app.state.authenticators
     for authenticator in authenticators:
-        actor = await run_in_threadpool(authenticator.authenticate_bearer, credential)
+        actor: Actor | None = await run_in_threadpool(authenticator.authenticate_bearer, credential)
         if actor is not None:
             return Context(actor=actor, request_id=request_id)
     raise Unauthenticated("the bearer token is not valid or has been revoked")

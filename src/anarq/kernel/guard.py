@@ -37,6 +37,16 @@ class Actor:
         return self.kind != "anonymous"
 
 
+@dataclass(frozen=True)
+class SignedRequest:
+    """What the gateway hands an authenticator of a signed HTTP request."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
 ANONYMOUS = Actor(id="anonymous", kind="anonymous")
 OPERATOR = Actor(id="operator", kind="operator")
 

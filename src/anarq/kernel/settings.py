@@ -21,7 +21,14 @@ from anarq.kernel.errors import SettingsError
 
 ENV_PREFIX = "ANARQ_"
 # Environment variables read by the CLI itself, not settings of the node.
-_CLI_ONLY_ENV = {"ANARQ_CONFIG", "ANARQ_URL", "ANARQ_OPERATOR_TOKEN"}
+_CLI_ONLY_ENV = {
+    "ANARQ_CONFIG",
+    "ANARQ_URL",
+    "ANARQ_OPERATOR_TOKEN",
+    "ANARQ_HOME",
+    "ANARQ_PASSPHRASE",
+    "ANARQ_IDENTITY",
+}
 
 MIB = 1024 * 1024
 

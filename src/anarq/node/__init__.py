@@ -17,7 +17,8 @@ def _build(kernel: Kernel, _needs: Mapping[str, Any]) -> Any:
     return NodeService(kernel, sorted(m.name for m in installed_modules()))
 
 
-def _module() -> Module:
+def module() -> Module:
+    """This package's `Module`, built on demand so importing the package stays cheap."""
     from anarq.node import tables
     from anarq.node.api import router
     from anarq.node.cli import app
@@ -37,6 +38,3 @@ def _module() -> Module:
         cli=app,
         handlers=(On(">", "record_activity"),),
     )
-
-
-module = _module()

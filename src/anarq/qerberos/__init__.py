@@ -19,7 +19,8 @@ def _install(kernel: Kernel, service: Any) -> None:
     kernel.guard.recorders.append(service.record)
 
 
-def _module() -> Module:
+def module() -> Module:
+    """This package's `Module`, built on demand so importing the package stays cheap."""
     from anarq.qerberos import tables
     from anarq.qerberos.api import router
     from anarq.qerberos.cli import app
@@ -36,6 +37,3 @@ def _module() -> Module:
         install=_install,
         tasks=("run_integrator",),
     )
-
-
-module = _module()

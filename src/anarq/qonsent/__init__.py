@@ -19,7 +19,8 @@ def _install(kernel: Kernel, service: Any) -> None:
     kernel.guard.policies.append(service.policy)
 
 
-def _module() -> Module:
+def module() -> Module:
+    """This package's `Module`, built on demand so importing the package stays cheap."""
     from anarq.qonsent import tables
     from anarq.qonsent.api import router
     from anarq.qonsent.cli import app
@@ -34,6 +35,3 @@ def _module() -> Module:
         command="consent",
         install=_install,
     )
-
-
-module = _module()

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from anarq.sdk.signing import RequestSigner
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
@@ -29,11 +31,13 @@ class Client:
         url: str = DEFAULT_URL,
         *,
         token: str | None = None,
+        signer: RequestSigner | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
+        self.signer = signer
         self._http = httpx.Client(
             base_url=self.url, headers=headers, timeout=timeout_seconds, transport=transport
         )
@@ -54,7 +58,10 @@ class Client:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request; the decoded JSON body on success, `ApiError` otherwise."""
-        response = self._http.request(method, path, **kwargs)
+        request = self._http.build_request(method, path, **kwargs)
+        if self.signer is not None:
+            self.signer.sign(request)
+        response = self._http.send(request)
         if response.status_code >= 400:
             try:
                 problem = response.json()

@@ -1,1 +1,37 @@
-"""sQuid: identity — DIDs, keys, sub-identities, authentication."""
+"""sQuid — identity: keys in the user's hands, DIDs everywhere, signed requests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from anarq.kernel import Kernel
+from anarq.kernel.module import Module
+
+
+def _build(kernel: Kernel, _needs: Mapping[str, Any]) -> Any:
+    from anarq.squid.service import SquidService
+
+    return SquidService(kernel)
+
+
+def _install(kernel: Kernel, service: Any) -> None:
+    kernel.guard.policies.append(service.self_policy)
+
+
+def module() -> Module:
+    """This package's `Module`, built on demand so importing the package stays cheap."""
+    from anarq.squid import tables
+    from anarq.squid.api import router
+    from anarq.squid.cli import app
+
+    return Module(
+        name="squid",
+        summary="Identities: create, register, resolve, use",
+        build=_build,
+        tables=(tables.identities, tables.nonces),
+        router=router,
+        cli=app,
+        command="id",
+        install=_install,
+    )

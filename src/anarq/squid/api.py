@@ -1,0 +1,50 @@
+"""HTTP routes of sQuid, mounted at `/squid`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from anarq.gateway.auth import caller
+from anarq.kernel.guard import Context
+from anarq.squid.models import Identity, Registration, Resolution
+from anarq.squid.service import SquidService
+from anarq.squid.tables import DID_MAX
+
+router = APIRouter()
+
+
+async def service(request: Request) -> SquidService:
+    svc: SquidService = request.app.state.node.service("squid")
+    return svc
+
+
+@router.post(
+    "/identities",
+    summary="Register the signing did:key as a root identity",
+    response_model=Identity,
+    status_code=201,
+)
+def register(
+    body: Registration, ctx: Context = Depends(caller), svc: SquidService = Depends(service)
+) -> Identity:
+    return svc.register(ctx, body)
+
+
+@router.get(
+    "/identities/{did}",
+    summary="Resolve a DID: its document and this node's record",
+    response_model=Resolution,
+)
+def resolve(
+    did: str = Path(..., min_length=8, max_length=DID_MAX), svc: SquidService = Depends(service)
+) -> Resolution:
+    return svc.resolve(did)
+
+
+@router.get("/me", summary="The identity that signed this request", response_model=Identity)
+def me(ctx: Context = Depends(caller), svc: SquidService = Depends(service)) -> Identity:
+    from anarq.kernel.errors import Unauthenticated
+
+    if ctx.actor.kind != "identity":
+        raise Unauthenticated("sign the request with your identity's key")
+    return svc.identity(ctx.actor.id)

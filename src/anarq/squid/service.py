@@ -1,0 +1,231 @@
+"""sQuid: identities owned by their keys, and the proof that a request comes from one.
+
+A root identity is a `did:key` (Ed25519) created on the user's device; registering it
+with the node is a request signed by that key. Every authenticated request is signed
+with RFC 9421 HTTP Message Signatures (Ed25519) over method, authority, path, query and
+(with a body) its RFC 9530 `Content-Digest`, with `created` and a single-use `nonce`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from http_message_signatures import (
+    HTTPMessageVerifier,
+    HTTPSignatureKeyResolver,
+    InvalidSignature,
+    algorithms,
+)
+from http_message_signatures.exceptions import HTTPMessageSignaturesException
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection, RowMapping
+
+from anarq.kernel import Kernel
+from anarq.kernel.db import insert_ignore
+from anarq.kernel.errors import BadRequest, Conflict, NotFound, Unauthenticated
+from anarq.kernel.guard import Actor, Context, SignedRequest
+from anarq.qlock import InvalidKey, VerifyKey
+from anarq.squid import didkey, tables
+from anarq.squid.models import Identity, IdentityType, Registration, Resolution
+
+# A signature older than this, or this far in the future, is refused.
+SIGNATURE_WINDOW = timedelta(seconds=120)
+NONCE_MAX_CHARS = 64
+NONCE_MIN_CHARS = 16
+SIGNATURE_LABEL = "anarq"
+COVERED = ("@method", "@authority", "@path", "@query")
+COVERED_WITH_BODY = (*COVERED, "content-digest")
+
+
+class _RequestView:
+    """The shape `http_message_signatures` reads: method, url, headers with items()."""
+
+    def __init__(self, request: SignedRequest) -> None:
+        self.method = request.method
+        self.url = request.url
+        self.headers = _Fields(request.headers)
+
+
+class _Fields:
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self._fields = fields
+
+    def items(self) -> Iterable[tuple[str, str]]:
+        return iter(self._fields)
+
+    def __iter__(self) -> Any:
+        return iter(dict.fromkeys(name for name, _ in self._fields))
+
+    def __contains__(self, name: object) -> bool:
+        return any(field.lower() == str(name).lower() for field, _ in self._fields)
+
+
+class _KeyLookup(HTTPSignatureKeyResolver):
+    def __init__(self, service: SquidService) -> None:
+        self.service = service
+
+    def resolve_public_key(self, key_id: str) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(self.service.current_key(key_id).ed25519_bytes())
+
+    def resolve_private_key(self, key_id: str) -> Any:
+        raise LookupError("the node never holds a caller's private key")
+
+
+class SquidService:
+    def __init__(self, kernel: Kernel) -> None:
+        self.k = kernel
+        self._verifier = HTTPMessageVerifier(
+            signature_algorithm=algorithms.ED25519, key_resolver=_KeyLookup(self)
+        )
+
+    # Keys ------------------------------------------------------------------------------
+
+    def current_key(self, did: str) -> VerifyKey:
+        """The key that signs for `did` now: the registered one, else the did:key's own."""
+        row = self._row(did)
+        if row is not None:
+            if row["revoked_at"] is not None:
+                raise Unauthenticated(f"{did} has been revoked")
+            return VerifyKey.from_bytes(base64.b64decode(row["public_key"]))
+        return VerifyKey.from_ed25519(didkey.decode(did).public_key)
+
+    def _row(self, did: str, conn: Connection | None = None) -> RowMapping | None:
+        query = select(tables.identities).where(tables.identities.c.did == did)
+        if conn is not None:
+            return conn.execute(query).mappings().first()
+        with self.k.db.read() as read:
+            return read.execute(query).mappings().first()
+
+    # Authentication ------------------------------------------------------------------------
+
+    def authenticate_signed(self, request: SignedRequest) -> Actor:
+        """The identity that signed `request`; `Unauthenticated` saying why if none did."""
+        try:
+            [result] = self._verifier.verify(
+                _RequestView(request),
+                max_age=SIGNATURE_WINDOW,
+                expect_label=None,
+                require_components=COVERED_WITH_BODY if request.body else COVERED,
+                body=request.body,
+            )
+        except (InvalidSignature, HTTPMessageSignaturesException) as exc:
+            raise Unauthenticated(f"request signature refused: {exc}") from None
+        except ValueError as exc:  # an unusable key id
+            raise Unauthenticated(f"request signature refused: {exc}") from None
+        did = str(result.parameters.get("keyid", ""))
+        created = int(result.parameters.get("created", 0))
+        now = self.k.clock.now()
+        if datetime.fromtimestamp(created, UTC) > now + SIGNATURE_WINDOW:
+            raise Unauthenticated("request signature is dated in the future")
+        nonce = result.nonce or ""
+        if not NONCE_MIN_CHARS <= len(nonce) <= NONCE_MAX_CHARS:
+            raise Unauthenticated(
+                f"signed requests need a nonce of {NONCE_MIN_CHARS} to {NONCE_MAX_CHARS} characters"
+            )
+        self._spend_nonce(nonce, did, now)
+        return Actor(id=did, kind="identity")
+
+    def _spend_nonce(self, nonce: str, did: str, now: datetime) -> None:
+        with self.k.db.write() as tx:
+            tx.execute(delete(tables.nonces).where(tables.nonces.c.expires_at < now))
+            fresh = insert_ignore(
+                tx,
+                tables.nonces,
+                {"nonce": nonce, "did": did, "expires_at": now + 2 * SIGNATURE_WINDOW},
+            )
+        if not fresh:
+            raise Unauthenticated("request nonce was already used (replay refused)")
+
+    # Identities --------------------------------------------------------------------------
+
+    def self_policy(self, ctx: Context, action: str, resource: str) -> bool:
+        """An identity administers its own identity record (a guard policy)."""
+        return ctx.actor.kind == "identity" and resource == f"squid:identity:{ctx.actor.id}"
+
+    def register(self, ctx: Context, registration: Registration) -> Identity:
+        """Register the calling did:key as a root identity of this node.
+
+        The request must be signed by the identity itself; a hybrid key, if given,
+        must carry the same Ed25519 key as the DID.
+        """
+        if ctx.actor.kind != "identity":
+            raise Unauthenticated("register with a request signed by the identity's own key")
+        did = ctx.actor.id
+        ed25519 = didkey.decode(did).public_key
+        key = VerifyKey.from_ed25519(ed25519)
+        if registration.public_key is not None:
+            try:
+                key = VerifyKey.from_bytes(base64.b64decode(registration.public_key, validate=True))
+            except (InvalidKey, ValueError) as exc:
+                raise BadRequest(f"public_key is not a Qlock public key: {exc}") from None
+            if key.ed25519_bytes() != ed25519:
+                raise BadRequest("public_key's Ed25519 part is not the key the DID names")
+        now = self.k.clock.now()
+        with self.k.change(ctx, "write", f"squid:identity:{did}") as tx:
+            created = insert_ignore(
+                tx,
+                tables.identities,
+                {
+                    "did": did,
+                    "name": registration.name,
+                    "type": IdentityType.ROOT.value,
+                    "status": "active",
+                    "parent_did": None,
+                    "verification_level": 0,
+                    "governance": "self",
+                    "privacy": "public",
+                    "public_key": base64.b64encode(key.to_bytes()).decode(),
+                    "key_id": key.key_id,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            if not created:
+                raise Conflict(f"{did} is already registered")
+            self.k.bus.publish(
+                tx,
+                "squid.identity.created",
+                {"did": did, "type": "ROOT"},
+                actor=did,
+                subject=f"squid:identity:{did}",
+                correlation_id=ctx.correlation_id or ctx.request_id,
+            )
+        return self.identity(did)
+
+    def identity(self, did: str) -> Identity:
+        row = self._row(did)
+        if row is None:
+            raise NotFound(f"{did} is not registered on this node")
+        return _identity(row)
+
+    def resolve(self, did: str) -> Resolution:
+        """The DID document (did:key derivation) and this node's record of the identity."""
+        document = didkey.resolve(did)
+        row = self._row(did)
+        return Resolution(
+            did_document=document,
+            registered=row is not None,
+            identity=_identity(row) if row is not None else None,
+        )
+
+
+def _identity(row: RowMapping) -> Identity:
+    key = VerifyKey.from_bytes(base64.b64decode(row["public_key"]))
+    return Identity(
+        did=row["did"],
+        name=row["name"],
+        type=IdentityType(row["type"]),
+        status=row["status"],
+        parent_did=row["parent_did"],
+        verification_level=row["verification_level"],
+        governance=row["governance"],
+        privacy=row["privacy"],
+        key_id=row["key_id"],
+        hybrid=key.is_hybrid,
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )

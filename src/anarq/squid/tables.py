@@ -1,0 +1,40 @@
+"""sQuid's tables: registered identities, their key history, and seen request nonces."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, String, Table, Text
+
+from anarq.kernel.db import UtcDateTime, metadata
+
+DID_MAX = 200
+NAME_MAX = 80
+
+identities = Table(
+    "squid_identities",
+    metadata,
+    Column("did", String(DID_MAX), primary_key=True),
+    Column("name", String(NAME_MAX), nullable=False),
+    Column("type", String(12), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("parent_did", String(DID_MAX), nullable=True),
+    Column("verification_level", Integer, nullable=False),
+    Column("governance", String(12), nullable=False),
+    Column("privacy", String(12), nullable=False),
+    # Qlock public key bytes (base64): Ed25519, or Ed25519 + ML-DSA-65 for hybrid identities.
+    Column("public_key", Text, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+Index("ix_squid_identities_parent", identities.c.parent_did)
+
+# One row per accepted request nonce until it could no longer be replayed.
+nonces = Table(
+    "squid_nonces",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("did", String(DID_MAX), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+Index("ix_squid_nonces_expiry", nonces.c.expires_at)

@@ -1,0 +1,69 @@
+"""`anarq id` end to end: a real node, a real keystore on disk, signed requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+from tests.support.process import NodeProcess
+
+pytestmark = pytest.mark.slow
+
+
+def anarq(
+    home: Path, *args: str, passphrase: str = "correct horse battery staple"
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANARQ_")}
+    env.update({"ANARQ_HOME": str(home), "ANARQ_PASSPHRASE": passphrase})
+    return subprocess.run(
+        [sys.executable, "-m", "anarq", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_create_register_show_export_import(tmp_path: Path) -> None:
+    node = NodeProcess(
+        free_port(), {"ANARQ_DATA_DIR": str(tmp_path / "data")}, tmp_path / "node.log"
+    )
+    home = tmp_path / "home"
+    try:
+        created = anarq(home, "id", "create", "--name", "alice", "--url", node.url, "--json")
+        assert created.returncode == 0, created.stderr
+        alice = json.loads(created.stdout)
+        assert alice["did"].startswith("did:key:z6Mk") and alice["hybrid"] is True
+        keystore = Path(alice["file"])
+        assert keystore.stat().st_mode & 0o077 == 0, "the keystore is private to its owner"
+        assert "correct horse" not in keystore.read_text()
+
+        listed = json.loads(anarq(home, "id", "list", "--json").stdout)
+        assert listed == [{"name": "alice", "did": alice["did"], "active": True}]
+        shown = json.loads(anarq(home, "id", "show", "--url", node.url, "--json").stdout)
+        assert shown["registered"] is True
+
+        exported = anarq(home, "id", "export", "alice", "-o", str(tmp_path / "alice.id"))
+        assert exported.returncode == 0, exported.stderr
+        elsewhere = tmp_path / "laptop"
+        wrong = anarq(elsewhere, "id", "import", str(tmp_path / "alice.id"), passphrase="wrong")
+        assert wrong.returncode == 1
+        assert "Traceback" not in wrong.stderr
+        assert anarq(elsewhere, "id", "list", "--json").stdout.strip() == "[]"
+        imported = anarq(elsewhere, "id", "import", str(tmp_path / "alice.id"))
+        assert imported.returncode == 0, imported.stderr
+        again = json.loads(anarq(elsewhere, "id", "list", "--json").stdout)
+        assert again[0]["did"] == alice["did"]
+
+        duplicate = anarq(home, "id", "create", "--name", "alice", "--url", node.url)
+        assert duplicate.returncode == 1
+        assert "already exists" in duplicate.stderr
+    finally:
+        node.stop()

@@ -1,0 +1,165 @@
+"""sQuid: did:key identities, registration, and RFC 9421 signed requests."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from http_message_signatures import HTTPMessageSigner, algorithms
+
+from anarq.kernel.guard import Context
+from anarq.kernel.node import Node
+from anarq.qerberos.service import QerberosService
+from anarq.qlock import SigningKey
+from anarq.sdk.signing import RequestSigner, _OneKey, _View
+from anarq.squid.service import COVERED_WITH_BODY
+
+
+def signed(signer: RequestSigner, method: str, path: str, **kwargs: object) -> httpx.Request:
+    request = httpx.Request(method, f"http://node.test{path}", **kwargs)  # type: ignore[arg-type]
+    signer.sign(request)
+    return request
+
+
+async def register(
+    http: httpx.AsyncClient, signer: RequestSigner, name: str = "alice"
+) -> httpx.Response:
+    body = {"name": name, "public_key": base64.b64encode(signer.key.verify_key.to_bytes()).decode()}
+    return await http.send(signed(signer, "POST", "/squid/identities", json=body))
+
+
+@pytest.fixture
+def alice() -> RequestSigner:
+    return RequestSigner.for_key(SigningKey.generate(hybrid=True))
+
+
+async def test_identity_registers_itself_and_resolves(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    response = await register(http, alice)
+    assert response.status_code == 201, response.text
+    assert response.json()["did"] == alice.did
+    assert response.json()["hybrid"] is True
+    resolved = (await http.get(f"/squid/identities/{alice.did}")).json()
+    assert resolved["registered"] is True
+    assert resolved["did_document"]["id"] == alice.did
+    assert resolved["did_document"]["keyAgreement"]
+    me = await http.send(signed(alice, "GET", "/squid/me"))
+    assert me.json()["name"] == "alice"
+
+
+async def test_registering_twice_conflicts(http: httpx.AsyncClient, alice: RequestSigner) -> None:
+    await register(http, alice)
+    assert (await register(http, alice)).status_code == 409
+
+
+async def test_hybrid_key_must_match_the_did(http: httpx.AsyncClient, alice: RequestSigner) -> None:
+    other = SigningKey.generate(hybrid=True)
+    body = {"name": "alice", "public_key": base64.b64encode(other.verify_key.to_bytes()).decode()}
+    response = await http.send(signed(alice, "POST", "/squid/identities", json=body))
+    assert response.status_code == 400
+
+
+async def test_unsigned_request_to_protected_route_is_401(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/squid/me")).status_code == 401
+
+
+async def test_replayed_request_is_refused(http: httpx.AsyncClient, alice: RequestSigner) -> None:
+    await register(http, alice)
+    request = signed(alice, "GET", "/squid/me")
+    assert (await http.send(request)).status_code == 200
+    replay = await http.send(request)
+    assert replay.status_code == 401
+    assert "replay" in replay.json()["detail"]
+
+
+async def test_tampered_body_is_refused(http: httpx.AsyncClient, alice: RequestSigner) -> None:
+    request = signed(alice, "POST", "/squid/identities", json={"name": "alice"})
+    forged = httpx.Request(
+        "POST", request.url, headers=request.headers, content=b'{"name": "mallory"}'
+    )
+    response = await http.send(forged)
+    assert response.status_code == 401
+    assert "Content-Digest" in response.json()["detail"]
+
+
+async def test_stale_signature_is_refused(http: httpx.AsyncClient, alice: RequestSigner) -> None:
+    await register(http, alice)
+    request = httpx.Request("GET", "http://node.test/squid/me")
+    private = Ed25519PrivateKey.from_private_bytes(alice.key.ed25519_seed())
+    HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_OneKey(private)).sign(
+        _View(request),
+        key_id=alice.did,
+        created=datetime.now(UTC) - timedelta(minutes=10),
+        nonce="n" * 24,
+        label="anarq",
+        covered_component_ids=("@method", "@authority", "@path", "@query"),
+    )
+    assert (await http.send(request)).status_code == 401
+
+
+async def test_signature_by_another_key_is_refused(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    await register(http, alice)
+    impostor = RequestSigner(did=alice.did, key=SigningKey.generate(hybrid=False))
+    assert (await http.send(signed(impostor, "GET", "/squid/me"))).status_code == 401
+
+
+async def test_signature_must_cover_the_body(http: httpx.AsyncClient, alice: RequestSigner) -> None:
+    request = httpx.Request("POST", "http://node.test/squid/identities", json={"name": "alice"})
+    private = Ed25519PrivateKey.from_private_bytes(alice.key.ed25519_seed())
+    HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_OneKey(private)).sign(
+        _View(request),
+        key_id=alice.did,
+        created=datetime.now(UTC),
+        nonce="m" * 24,
+        label="anarq",
+        covered_component_ids=("@method", "@authority", "@path", "@query"),
+    )
+    assert (await http.send(request)).status_code == 401
+    assert "content-digest" in COVERED_WITH_BODY
+
+
+async def test_refused_authentication_is_audited(node: Node, http: httpx.AsyncClient) -> None:
+    await http.get("/squid/me", headers={"Authorization": "Bearer anq_op_wrong"})
+    audit: QerberosService = node.service("qerberos")
+    audit.integrate()
+    entries = audit.entries(Context.system(), limit=50)
+    assert any(e.resource == "gateway:authentication:*" and e.verdict == "deny" for e in entries)
+
+
+async def test_identity_acts_only_with_a_grant(
+    http: httpx.AsyncClient, alice: RequestSigner, operator: dict[str, str]
+) -> None:
+    await register(http, alice)
+    change = {"description": "written by alice"}
+    refused = await http.send(signed(alice, "PATCH", "/node/profile", json=change))
+    assert refused.status_code == 403
+    grant = {
+        "grantee": alice.did,
+        "resource": "node:profile:self",
+        "actions": ["write"],
+        "purpose": "alice maintains the profile",
+    }
+    assert (await http.post("/qonsent/grants", json=grant, headers=operator)).status_code == 201
+    allowed = await http.send(signed(alice, "PATCH", "/node/profile", json=change))
+    assert allowed.status_code == 200, allowed.text
+
+
+@pytest.mark.parametrize(
+    "did",
+    [
+        "did:key:zzz",
+        "did:web:example.org",
+        "not-a-did-at-all",
+        "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2do",
+    ],
+)
+async def test_malformed_dids_are_4xx(http: httpx.AsyncClient, did: str) -> None:
+    response = await http.get(f"/squid/identities/{did}")
+    assert response.status_code in (400, 404, 422)
+    assert response.headers["content-type"].startswith("application/problem+json")
