@@ -43,7 +43,13 @@ def problem_details_on_client_errors(ctx: Any, response: Any, case: Any) -> bool
 @pytest.fixture(scope="module")
 def fuzz_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     data_dir: Path = tmp_path_factory.mktemp("fuzz")
-    node_settings = Settings(data_dir=data_dir, max_body_bytes=64 * 1024)
+    node_settings = Settings(
+        data_dir=data_dir,
+        max_body_bytes=64 * 1024,
+        # The fuzzer is one client sending thousands of requests: explore, do not throttle.
+        rate_limit_ip_per_minute=10_000_000,
+        lockout_failures=10_000,
+    )
     database = Database(node_settings.effective_database_url)
     database.upgrade()
     database.close()

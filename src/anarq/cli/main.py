@@ -68,6 +68,8 @@ def _mount_modules() -> None:
     for module in installed_modules():
         if module.cli is not None:
             app.add_typer(module.cli, name=module.command or module.name, help=module.summary)
+        for word, extra in module.more_cli:
+            app.add_typer(extra, name=word)
 
 
 _mount_modules()

@@ -51,6 +51,8 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.state.authenticators = [
         service for service in node.services.values() if hasattr(service, "authenticate_bearer")
     ]
+    desks = [getattr(service, "desk", None) for service in node.services.values()]
+    app.state.door = next((desk for desk in desks if desk is not None), None)
     app.state.signature_verifiers = [
         service for service in node.services.values() if hasattr(service, "authenticate_signed")
     ]

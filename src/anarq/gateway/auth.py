@@ -28,16 +28,43 @@ class SignatureVerifier(Protocol):
     def authenticate_signed(self, request: SignedRequest) -> Actor: ...
 
 
+class Door(Protocol):
+    """Rate limits and lockouts (Qerberos's security desk)."""
+
+    def admit_address(self, address: str) -> None: ...
+
+    def admit_identity(self, did: str) -> None: ...
+
+    def authentication_failed(self, address: str, reason: str) -> None: ...
+
+    def authentication_succeeded(self, address: str) -> None: ...
+
+
 async def caller(request: Request) -> Context:
-    """FastAPI dependency: the caller's context. Credential lookups run off the event loop."""
+    """FastAPI dependency: the caller's context. Credential lookups run off the event loop.
+
+    The door checks the address before anything else (rate limit, lockout after
+    repeated failures) and the identity's own rate once it is known.
+    """
     request_id: str = getattr(request.state, "request_id", "")
+    door: Door | None = request.app.state.door
+    address = request.client.host if request.client else "unknown"
+    if door is not None:
+        door.admit_address(address)
     try:
-        return await _authenticate(request, request_id)
-    except Unauthenticated:
+        ctx = await _authenticate(request, request_id)
+    except Unauthenticated as refusal:
         refused = Context(actor=ANONYMOUS, request_id=request_id)
         guard = request.app.state.node.kernel.guard
         await run_in_threadpool(guard.record, refused, "execute", AUTH_RESOURCE, "deny")
+        if door is not None:
+            await run_in_threadpool(door.authentication_failed, address, refusal.detail)
         raise
+    if door is not None and ctx.actor.authenticated:
+        if ctx.actor.kind == "identity":
+            door.admit_identity(ctx.actor.id)
+        door.authentication_succeeded(address)
+    return ctx
 
 
 async def _authenticate(request: Request, request_id: str) -> Context:

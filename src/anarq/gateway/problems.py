@@ -37,6 +37,9 @@ def problem_response(
     body = error.problem()
     if request_id:
         body["request_id"] = request_id
+    retry_after = error.extra.get("retry_after_seconds")
+    if retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(max(1, int(retry_after + 0.999)))}
     return ProblemResponse(body, status_code=error.status, headers=headers)
 
 

@@ -42,6 +42,8 @@ class Module:
     cli: typer.Typer | None = None
     # The CLI word when it differs from the module name (`anarq consent …` for qonsent).
     command: str | None = None
+    # Further top-level command groups, as (word, app): `anarq security …` for Qerberos.
+    more_cli: tuple[tuple[str, typer.Typer], ...] = ()
     handlers: tuple[On, ...] = ()
     # Called once the service is built: how a module adds a guard policy or an audit
     # recorder to the kernel.

@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     bus_max_attempts: int = Field(default=8, ge=1, le=100)
     bus_retry_base_ms: int = Field(default=500, ge=10, le=600_000)
     bus_poll_ms: int = Field(default=500, ge=10, le=60_000)
+    rate_limit_ip_per_minute: int = Field(
+        default=1200, ge=1, le=10_000_000, description="Requests per minute from one address."
+    )
+    rate_limit_identity_per_minute: int = Field(
+        default=600, ge=1, le=10_000_000, description="Requests per minute by one identity."
+    )
+    lockout_failures: int = Field(
+        default=10, ge=1, le=10_000, description="Failed authentications before a lockout."
+    )
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=16,

@@ -23,17 +23,18 @@ def module() -> Module:
     """This package's `Module`, built on demand so importing the package stays cheap."""
     from anarq.qerberos import tables
     from anarq.qerberos.api import router
-    from anarq.qerberos.cli import app
+    from anarq.qerberos.cli import app, security
 
     return Module(
         name="qerberos",
         summary="The verifiable audit log: tree heads, proofs, offline verification",
         build=_build,
         requires=("node",),
-        tables=(tables.entries, tables.tree_nodes, tables.tree_heads),
+        tables=(tables.entries, tables.tree_nodes, tables.tree_heads, tables.alerts),
         router=router,
         cli=app,
         command="audit",
+        more_cli=(("security", security),),
         install=_install,
         tasks=("run_integrator",),
     )

@@ -8,7 +8,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from anarq.gateway.auth import caller
 from anarq.kernel.guard import Context
-from anarq.qerberos.models import ConsistencyProof, Entry, InclusionProof, TreeHead
+from anarq.qerberos.models import (
+    Alert,
+    AlertStatus,
+    AlertUpdate,
+    ConsistencyProof,
+    Entry,
+    InclusionProof,
+    Risk,
+    TreeHead,
+)
 from anarq.qerberos.service import EXPORT_PAGE_MAX, QerberosService
 
 router = APIRouter()
@@ -96,3 +105,39 @@ def export(
     ctx: Context = Depends(caller), svc: QerberosService = Depends(service)
 ) -> dict[str, Any]:
     return svc.export(ctx)
+
+
+@router.get(
+    "/alerts", summary="Security alerts, newest first (operator)", response_model=list[Alert]
+)
+def alerts(
+    status: AlertStatus | None = None,
+    ctx: Context = Depends(caller),
+    svc: QerberosService = Depends(service),
+) -> list[Alert]:
+    return svc.desk.alerts(ctx, status)
+
+
+@router.patch(
+    "/alerts/{alert_id}",
+    summary="Move an alert along: investigating, resolved",
+    response_model=Alert,
+)
+def update_alert(
+    body: AlertUpdate,
+    alert_id: str = Path(..., min_length=26, max_length=26),
+    ctx: Context = Depends(caller),
+    svc: QerberosService = Depends(service),
+) -> Alert:
+    return svc.desk.set_alert_status(ctx, alert_id, body.status)
+
+
+@router.get(
+    "/risk/{subject}", summary="An identity's risk score with its reasons", response_model=Risk
+)
+def risk(
+    subject: str = Path(..., min_length=3, max_length=300),
+    ctx: Context = Depends(caller),
+    svc: QerberosService = Depends(service),
+) -> Risk:
+    return svc.desk.risk(ctx, subject)

@@ -124,3 +124,57 @@ def mine(
         emit_json(rows)
     else:
         emit_table(rows, ["seq", "time", "action", "resource", "verdict"], title="audit entries")
+
+
+security = typer.Typer(
+    no_args_is_help=True, help="Security alerts and risk: the guard at the door."
+)
+
+
+@security.command("alerts")
+def list_alerts(
+    status: str | None = typer.Option(None, help="active, investigating or resolved."),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Security alerts, newest first (operator)."""
+    with client(url, token, need_token=True) as node:
+        rows = node.request("GET", "/qerberos/alerts", params={"status": status} if status else {})
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(
+            rows,
+            ["id", "kind", "subject", "severity", "status", "count", "updated_at"],
+            title="alerts",
+        )
+
+
+@security.command("set")
+def set_status(
+    alert_id: str = typer.Argument(..., help="Alert id."),
+    status: str = typer.Argument(..., help="investigating or resolved."),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Move an alert to investigating or resolved (operator)."""
+    with client(url, token, need_token=True) as node:
+        node.request("PATCH", f"/qerberos/alerts/{alert_id}", json={"status": status})
+    typer.echo(f"{alert_id} is {status}")
+
+
+@security.command("risk")
+def risk(
+    subject: str = typer.Argument(..., help="An identity's DID."),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """An identity's risk score, 0 to 1000, with the reasons."""
+    with client(url, token, need_token=True) as node:
+        values = node.request("GET", f"/qerberos/risk/{subject}")
+    if as_json:
+        emit_json(values)
+    else:
+        emit_fields({**values, "reasons": "; ".join(values["reasons"])})

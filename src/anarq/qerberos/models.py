@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -45,3 +46,30 @@ class ConsistencyProof(BaseModel):
     old_size: int
     new_size: int
     proof: list[str]
+
+
+AlertStatus = Literal["active", "investigating", "resolved"]
+
+
+class Alert(BaseModel):
+    id: str
+    kind: str
+    subject: str
+    severity: str
+    status: AlertStatus
+    count: int
+    details: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class AlertUpdate(BaseModel):
+    status: AlertStatus
+
+
+class Risk(BaseModel):
+    """How much an identity worries the node, 0 (none) to 1000, and why."""
+
+    subject: str
+    score: int = Field(ge=0, le=1000)
+    reasons: list[str]

@@ -15,7 +15,7 @@ import base64
 import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
@@ -23,11 +23,18 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from anarq.kernel import Kernel
 from anarq.kernel.clock import rfc3339
-from anarq.kernel.errors import BadRequest, Forbidden, NotFound, Unauthenticated
+from anarq.kernel.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthenticated
 from anarq.kernel.guard import Context, Verdict
+from anarq.kernel.ids import new_id
 from anarq.node.service import NodeService
 from anarq.qerberos import merkle, tables
-from anarq.qerberos.models import ConsistencyProof, Entry, InclusionProof, TreeHead
+from anarq.qerberos.door import (
+    DENIAL_WINDOW_SECONDS,
+    DENIALS_FOR_ANOMALY,
+    FailureTracker,
+    TokenBuckets,
+)
+from anarq.qerberos.models import Alert, ConsistencyProof, Entry, InclusionProof, Risk, TreeHead
 from anarq.qerberos.store import DatabaseNodeStore
 from anarq.qlock import encode_signature, sign
 
@@ -62,6 +69,7 @@ class QerberosService:
     def __init__(self, kernel: Kernel, node: NodeService) -> None:
         self.k = kernel
         self.node = node
+        self.desk = SecurityDesk(kernel)
 
     # Recording ---------------------------------------------------------------------
 
@@ -312,3 +320,166 @@ def _bind(name: str) -> Any:
 
 def leaves_root(leaves: Sequence[str]) -> bytes:
     return merkle.root_of_leaves([merkle.leaf_hash(leaf.encode()) for leaf in leaves])
+
+
+class SecurityDesk:
+    """Rate limits, lockouts, alerts and risk: Qerberos's guard at the door."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.k = kernel
+        settings = kernel.settings
+        self.ip_limits = TokenBuckets(settings.rate_limit_ip_per_minute)
+        self.identity_limits = TokenBuckets(settings.rate_limit_identity_per_minute)
+        self.failures = FailureTracker(settings.lockout_failures, settings.lockout_minutes * 60.0)
+        self.denials = FailureTracker(DENIALS_FOR_ANOMALY, DENIAL_WINDOW_SECONDS)
+
+    # At the door -------------------------------------------------------------------
+
+    def admit_address(self, address: str) -> None:
+        """Refuse an address that is locked out or over its rate; before authentication."""
+        locked = self.failures.locked_for(f"ip:{address}")
+        if locked:
+            raise RateLimited(
+                "locked out after repeated failed authentication",
+                retry_after_seconds=round(locked, 3),
+            )
+        self.ip_limits.take(address, "address")
+
+    def admit_identity(self, did: str) -> None:
+        self.identity_limits.take(did, "identity")
+
+    def authentication_failed(self, address: str, reason: str) -> None:
+        if self.failures.fail(f"ip:{address}"):
+            self.raise_alert(
+                "auth.lockout",
+                f"ip:{address}",
+                "high",
+                f"{self.k.settings.lockout_failures} failed authentications; "
+                f"locked out for {self.k.settings.lockout_minutes} min; last: "
+                f"{reason[:200]}",
+            )
+
+    def authentication_succeeded(self, address: str) -> None:
+        self.failures.succeed(f"ip:{address}")
+
+    def note_denial(self, actor: str) -> None:
+        """Many refusals for one identity in a short time is an anomaly worth an alert."""
+        if self.denials.fail(actor):
+            self.raise_alert(
+                "access.denial_burst",
+                actor,
+                "medium",
+                f"{DENIALS_FOR_ANOMALY} refused actions within "
+                f"{int(DENIAL_WINDOW_SECONDS // 60)} minutes",
+            )
+
+    # Alerts ------------------------------------------------------------------------
+
+    def raise_alert(self, kind: str, subject: str, severity: str, details: str) -> None:
+        """Open an alert, or count one more occurrence of the same open alert."""
+        a = tables.alerts
+        now = self.k.clock.now()
+        with self.k.db.write() as tx:
+            existing = tx.execute(
+                select(a.c.id).where(
+                    a.c.kind == kind, a.c.subject == subject, a.c.status != "resolved"
+                )
+            ).scalar_one_or_none()
+            if existing is not None:
+                tx.execute(
+                    update(a)
+                    .where(a.c.id == existing)
+                    .values(count=a.c.count + 1, updated_at=now, details=details)
+                )
+                return
+            alert_id = new_id()
+            tx.execute(
+                insert(a).values(
+                    id=alert_id,
+                    kind=kind,
+                    subject=subject,
+                    severity=severity,
+                    status="active",
+                    count=1,
+                    details=details,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            self.k.bus.publish(
+                tx,
+                "qerberos.alert.raised",
+                {"alert_id": alert_id, "kind": kind, "severity": severity},
+                actor="system",
+                subject=f"qerberos:alert:{alert_id}",
+            )
+        log.warning("security alert %s on %s: %s", kind, subject, details)
+
+    def alerts(self, ctx: Context, status: str | None = None) -> list[Alert]:
+        _require_operator(self.k, ctx)
+        a = tables.alerts
+        query = select(a).order_by(a.c.updated_at.desc()).limit(EXPORT_PAGE_MAX)
+        if status is not None:
+            query = query.where(a.c.status == status)
+        with self.k.db.read() as conn:
+            return [Alert(**row) for row in conn.execute(query).mappings()]
+
+    def set_alert_status(self, ctx: Context, alert_id: str, status: str) -> Alert:
+        a = tables.alerts
+        with self.k.change(ctx, "admin", f"qerberos:alert:{alert_id}") as tx:
+            changed = tx.execute(
+                update(a)
+                .where(a.c.id == alert_id)
+                .values(status=status, updated_at=self.k.clock.now())
+                .returning(a.c.id)
+            ).first()
+            if changed is None:
+                raise NotFound(f"no alert {alert_id}")
+        with self.k.db.read() as conn:
+            return Alert(**conn.execute(select(a).where(a.c.id == alert_id)).mappings().one())
+
+    # Risk ----------------------------------------------------------------------------
+
+    def risk(self, ctx: Context, subject: str) -> Risk:
+        """An explainable score from the last day's refusals and the open alerts."""
+        if ctx.actor.kind not in ("operator", "node") and ctx.actor.id != subject:
+            _require_operator(self.k, ctx)
+        since = self.k.clock.now() - RISK_WINDOW
+        e, a = tables.entries, tables.alerts
+        with self.k.db.read() as conn:
+            denials = int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(e)
+                    .where(e.c.actor == subject, e.c.verdict == "deny", e.c.time >= since)
+                ).scalar_one()
+            )
+            open_alerts = conn.execute(
+                select(a.c.kind, a.c.severity).where(
+                    a.c.subject == subject, a.c.status != "resolved"
+                )
+            ).all()
+        reasons: list[str] = []
+        score = 0
+        if denials:
+            score += min(RISK_DENIAL_CAP, denials * RISK_PER_DENIAL)
+            reasons.append(f"{denials} refused action(s) in the last 24 h")
+        for kind, severity in open_alerts:
+            score += RISK_PER_ALERT.get(severity, RISK_PER_ALERT["medium"])
+            reasons.append(f"open {severity} alert: {kind}")
+        return Risk(subject=subject, score=min(1000, score), reasons=reasons or ["nothing unusual"])
+
+
+RISK_WINDOW = timedelta(hours=24)
+RISK_PER_DENIAL = 10
+RISK_DENIAL_CAP = 400
+RISK_PER_ALERT = {"low": 100, "medium": 200, "high": 400}
+
+
+def _require_operator(kernel: Kernel, ctx: Context) -> None:
+    if ctx.actor.kind in ("operator", "node"):
+        return
+    kernel.guard.record(ctx, "read", "qerberos:security:*", "deny")
+    if not ctx.actor.authenticated:
+        raise Unauthenticated("security data is for the node's operator")
+    raise Forbidden("security data is for the node's operator")

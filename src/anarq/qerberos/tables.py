@@ -42,3 +42,19 @@ tree_heads = Table(
     Column("signer", String(200), nullable=False),
     Column("signature", Text, nullable=False),
 )
+
+alerts = Table(
+    "qerberos_alerts",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    # An address (`ip:…`) or an identity's DID.
+    Column("subject", String(300), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("status", String(14), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+Index("ix_qerberos_alerts_open", alerts.c.kind, alerts.c.subject, alerts.c.status)
