@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anarq.kernel.clock import ManualClock
-from anarq.kernel.errors import Forbidden, Unauthenticated
+from anarq.kernel.errors import Forbidden, NotFound, Unauthenticated
 from anarq.kernel.guard import ANONYMOUS, OPERATOR, Actor, Context
 from anarq.kernel.node import Node
 from anarq.qonsent.models import GrantRequest
@@ -146,6 +146,20 @@ def test_guard_lets_grantees_change_what_they_may(node: Node, qonsent: QonsentSe
         pass
 
 
+@pytest.fixture(scope="module")
+def shared_qonsent(tmp_path_factory: pytest.TempPathFactory) -> QonsentService:
+    """One embedded node for the property test's many examples (keys are costly to make)."""
+    from anarq.kernel.db import Database
+    from anarq.kernel.settings import Settings
+
+    settings_ = Settings(data_dir=tmp_path_factory.mktemp("delegation"))
+    database = Database(settings_.effective_database_url)
+    database.upgrade()
+    database.close()
+    svc: QonsentService = Node.open(settings_).service("qonsent")
+    return svc
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     held=st.sets(st.sampled_from(["read", "write", "delete", "share", "execute"]), min_size=1),
@@ -154,31 +168,22 @@ def test_guard_lets_grantees_change_what_they_may(node: Node, qonsent: QonsentSe
     ),
 )
 def test_delegation_never_exceeds_the_parent(
-    tmp_path_factory: pytest.TempPathFactory, held: set[str], asked: set[str]
+    shared_qonsent: QonsentService, held: set[str], asked: set[str]
 ) -> None:
-    from anarq.kernel.db import Database
-    from anarq.kernel.settings import Settings
+    import secrets
 
-    data_dir = tmp_path_factory.mktemp("delegation")
-    settings_ = Settings(data_dir=data_dir)
-    database = Database(settings_.effective_database_url)
-    database.upgrade()
-    database.close()
-    node = Node.open(settings_)
+    svc = shared_qonsent
+    resource = f"qdrive:file:{secrets.token_hex(8)}"
+    with svc.k.db.write() as tx:
+        svc.register_owner(tx, resource, ALICE)
+    grant(svc, ALICE, BOB, sorted(held | {"share"}), resource=resource)
     try:
-        svc: QonsentService = node.service("qonsent")
-        with node.kernel.db.write() as tx:
-            svc.register_owner(tx, FILE, ALICE)
-        grant(svc, ALICE, BOB, sorted(held | {"share"}))
-        try:
-            grant(svc, BOB, CAROL, sorted(asked))
-        except Forbidden:
-            return
-        for action in ("read", "write", "delete", "share", "execute", "admin"):
-            if svc.check(CAROL, action, FILE).allowed:
-                assert action in held | {"share"}
-    finally:
-        node.close()
+        grant(svc, BOB, CAROL, sorted(asked), resource=resource)
+    except Forbidden:
+        return
+    for action in ("read", "write", "delete", "share", "execute", "admin"):
+        if svc.check(CAROL, action, resource).allowed:
+            assert action in held | {"share"}
 
 
 async def test_http_grant_check_revoke(http: httpx.AsyncClient, operator: dict[str, str]) -> None:
@@ -217,3 +222,29 @@ async def test_http_refuses_bad_grants(http: httpx.AsyncClient, operator: dict[s
         json={"grantee": BOB, "resource": FILE, "actions": ["read"], "purpose": "x"},
     )
     assert anonymous.status_code == 401
+
+
+def test_grant_comes_with_a_signed_receipt_verifiable_offline(
+    node: Node, qonsent: QonsentService
+) -> None:
+    import json as jsonlib
+
+    from anarq.qonsent.receipts import ReceiptInvalid, digest, verify
+
+    grant_id = grant(qonsent, ALICE, BOB, ["read"])
+    receipt = qonsent.receipt(as_(BOB), grant_id)
+    check = verify(jsonlib.loads(jsonlib.dumps(receipt)))
+    assert (check.principal, check.recipients) == (ALICE, [BOB])
+    assert receipt["services"][0]["purposes"][0]["actions"] == ["read"]
+    for field, value in (("recipients", [CAROL]), ("pii_principal_id", CAROL)):
+        forged = jsonlib.loads(jsonlib.dumps(receipt))
+        forged[field] = value
+        with pytest.raises(ReceiptInvalid):
+            verify(forged)
+    with pytest.raises(NotFound):
+        qonsent.receipt(as_(CAROL), grant_id)
+    # The receipt's digest is in the audit log, so its inclusion can be proven.
+    audit = node.service("qerberos")
+    audit.integrate()
+    resources = [e.resource for e in audit.entries(Context(actor=OPERATOR), limit=100)]
+    assert f"qonsent:receipt:{digest(receipt)}" in resources

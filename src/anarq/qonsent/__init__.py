@@ -9,10 +9,10 @@ from anarq.kernel import Kernel
 from anarq.kernel.module import Module
 
 
-def _build(kernel: Kernel, _needs: Mapping[str, Any]) -> Any:
+def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
     from anarq.qonsent.service import QonsentService
 
-    return QonsentService(kernel)
+    return QonsentService(kernel, needs["node"])
 
 
 def _install(kernel: Kernel, service: Any) -> None:
@@ -29,6 +29,7 @@ def module() -> Module:
         name="qonsent",
         summary="Consent and permissions: grant, revoke, check, list",
         build=_build,
+        requires=("node",),
         tables=(tables.grants, tables.owners),
         router=router,
         cli=app,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from anarq.gateway.auth import caller
 from anarq.kernel.guard import ACTIONS, Context
@@ -91,3 +93,15 @@ def what_can(
 )
 def granted(ctx: Context = Depends(caller), svc: QonsentService = Depends(service)) -> list[Grant]:
     return svc.granted_by(ctx)
+
+
+@router.get(
+    "/grants/{grant_id}/receipt",
+    summary="The signed consent receipt of a grant (grantor, grantee, operator)",
+)
+def receipt(
+    grant_id: str = Path(..., min_length=26, max_length=26),
+    ctx: Context = Depends(caller),
+    svc: QonsentService = Depends(service),
+) -> dict[str, Any]:
+    return svc.receipt(ctx, grant_id)

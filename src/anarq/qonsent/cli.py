@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import typer
 
@@ -111,3 +113,41 @@ def check(
     emit_json(decision) if as_json else emit_fields(decision)
     if not decision["allowed"]:
         raise typer.Exit(1)
+
+
+@app.command("receipt")
+def receipt(
+    grant_id: str = typer.Argument(..., help="Id of the grant."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write it to a file."),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    """Fetch a grant's signed consent receipt."""
+    with client(url, token, need_token=True) as node:
+        document = node.request("GET", f"/qonsent/grants/{grant_id}/receipt")
+    text = json.dumps(document, indent=2, sort_keys=True)
+    if output:
+        output.write_text(text)
+        typer.echo(f"receipt written to {output}")
+    else:
+        typer.echo(text)
+
+
+@app.command("verify")
+def verify(
+    receipt_file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="A receipt from `anarq consent receipt`."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Check a consent receipt offline: who consented to what, signed by which node."""
+    from anarq.qonsent.receipts import ReceiptInvalid
+    from anarq.qonsent.receipts import verify as verify_receipt
+
+    try:
+        check = verify_receipt(json.loads(receipt_file.read_text()))
+    except (ReceiptInvalid, ValueError) as exc:
+        typer.echo(f"INVALID: {exc}", err=True)
+        raise typer.Exit(1) from None
+    values = {"valid": True, **check.__dict__, "audit_resource": f"qonsent:receipt:{check.digest}"}
+    emit_json(values) if as_json else emit_fields(values)

@@ -8,6 +8,7 @@ number of uses. Revocation takes effect at the next check.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,8 @@ from anarq.kernel.db import insert_ignore
 from anarq.kernel.errors import BadRequest, Forbidden, NotFound
 from anarq.kernel.guard import ACTIONS, Context
 from anarq.kernel.ids import new_id
-from anarq.qonsent import tables
+from anarq.node.service import NodeService
+from anarq.qonsent import receipts, tables
 from anarq.qonsent.models import PUBLIC, Decision, Grant, GrantRequest
 
 LIST_LIMIT = 500
@@ -50,8 +52,9 @@ def _allows(actions: str, action: str) -> bool:
 
 
 class QonsentService:
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: Kernel, node: NodeService) -> None:
         self.k = kernel
+        self.node = node
 
     # Ownership ---------------------------------------------------------------------
 
@@ -178,8 +181,17 @@ class QonsentService:
             "conditions": {},
             "created_at": now,
         }
+        node_key = self.node.identity.signing_key()  # never first created inside the write below
+        receipt = receipts.issue(
+            _grant({**row, "revoked_at": None}), self.node.identity.did, node_key
+        )
+        row["receipt"] = json.dumps(receipt, separators=(",", ":"))
         with self.k.change(ctx, "share", request.resource) as tx:
             tx.execute(insert(tables.grants).values(**row))
+            # The receipt's digest in the audit log makes the receipt provable there.
+            self.k.guard.record(
+                ctx, "share", f"qonsent:receipt:{receipts.digest(receipt)}", "allow", tx
+            )
             self.k.bus.publish(
                 tx,
                 "qonsent.grant.created",
@@ -251,6 +263,23 @@ class QonsentService:
             )
             self.k.guard.record(ctx, "share", grant.resource, "allow", tx)
         return self.get(grant_id)
+
+    def receipt(self, ctx: Context, grant_id: str) -> dict[str, Any]:
+        """The signed consent receipt of a grant: for its grantor, grantee and the operator."""
+        g = tables.grants
+        with self.k.db.read() as conn:
+            row = conn.execute(
+                select(g.c.grantor, g.c.grantee, g.c.resource, g.c.receipt).where(
+                    g.c.id == grant_id
+                )
+            ).first()
+        allowed = row is not None and (
+            ctx.actor.kind in ("operator", "node") or ctx.actor.id in (row.grantor, row.grantee)
+        )
+        if row is None or not allowed or row.receipt is None:
+            raise NotFound(f"no receipt for grant {grant_id}")
+        document: dict[str, Any] = json.loads(row.receipt)
+        return document
 
     # Listing ------------------------------------------------------------------------------
 
@@ -336,5 +365,6 @@ class QonsentService:
 
 def _grant(row: RowMapping | dict[str, Any]) -> Grant:
     values = dict(row)
+    values.pop("receipt", None)
     values["actions"] = values["actions"].split(",")
     return Grant(**values)

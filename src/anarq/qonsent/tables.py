@@ -28,6 +28,8 @@ grants = Table(
     Column("conditions", JSON, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
+    # The signed consent receipt issued with the grant (JSON).
+    Column("receipt", Text, nullable=True),
 )
 # `check` looks grants up by exactly these two columns (the resource as given and its
 # wildcard ancestors), so a check costs a handful of index probes at any number of grants.
