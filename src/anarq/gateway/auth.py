@@ -7,6 +7,7 @@ typo in a token never silently turns into a public request.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
 from fastapi import Request
@@ -18,6 +19,7 @@ from anarq.kernel.guard import ANONYMOUS, Actor, Context, SignedRequest
 MAX_CREDENTIAL_CHARS = 4096
 # Failed authentications are audited against this resource name.
 AUTH_RESOURCE = "gateway:authentication:*"
+CAPABILITY_HEADER = "x-anarq-capability"
 
 
 class Authenticator(Protocol):
@@ -64,7 +66,28 @@ async def caller(request: Request) -> Context:
         if ctx.actor.kind == "identity":
             door.admit_identity(ctx.actor.id)
         door.authentication_succeeded(address)
+    carried = request.headers.get(CAPABILITY_HEADER)
+    if carried is not None:
+        ctx = await _with_capability(request, ctx, carried)
     return ctx
+
+
+async def _with_capability(request: Request, ctx: Context, carried: str) -> Context:
+    """Verify a delegation chain the caller presents and attach what it allows."""
+    if ctx.actor.kind != "identity":
+        raise Unauthenticated("a capability is used by signing the request as its holder")
+    verifiers = [
+        service
+        for service in request.app.state.node.services.values()
+        if hasattr(service, "verify_capability")
+    ]
+    if not verifiers:
+        raise Unauthenticated("this node does not accept capabilities")
+    from anarq.qonsent.capabilities import decode_chain
+
+    chain = decode_chain(carried)
+    capability = await run_in_threadpool(verifiers[0].verify_capability, chain, ctx.actor.id)
+    return replace(ctx, capabilities=(*ctx.capabilities, capability))
 
 
 async def _authenticate(request: Request, request_id: str) -> Context:

@@ -58,6 +58,8 @@ class Context:
     actor: Actor
     request_id: str = field(default_factory=new_id)
     correlation_id: str | None = None
+    # Verified delegations the request carries (Qonsent capabilities); policies read them.
+    capabilities: tuple[object, ...] = ()
 
     @classmethod
     def system(cls) -> Context:

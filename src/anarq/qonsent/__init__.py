@@ -12,7 +12,7 @@ from anarq.kernel.module import Module
 def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
     from anarq.qonsent.service import QonsentService
 
-    return QonsentService(kernel, needs["node"])
+    return QonsentService(kernel, needs["node"], needs["squid"])
 
 
 def _install(kernel: Kernel, service: Any) -> None:
@@ -29,8 +29,8 @@ def module() -> Module:
         name="qonsent",
         summary="Consent and permissions: grant, revoke, check, list",
         build=_build,
-        requires=("node",),
-        tables=(tables.grants, tables.owners),
+        requires=("node", "squid"),
+        tables=(tables.grants, tables.owners, tables.revoked_capabilities),
         router=router,
         cli=app,
         command="consent",

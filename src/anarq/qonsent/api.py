@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from anarq.gateway.auth import caller
 from anarq.kernel.guard import ACTIONS, Context
-from anarq.qonsent.models import Decision, Grant, GrantRequest
+from anarq.qonsent.models import (
+    CapabilityChain,
+    CapabilityRevocation,
+    CapabilityRights,
+    Decision,
+    Grant,
+    GrantRequest,
+)
 from anarq.qonsent.service import QonsentService
 from anarq.qonsent.tables import DID_MAX, RESOURCE_MAX
 
@@ -105,3 +112,34 @@ def receipt(
     svc: QonsentService = Depends(service),
 ) -> dict[str, Any]:
     return svc.receipt(ctx, grant_id)
+
+
+@router.post(
+    "/capabilities/verify",
+    summary="What a capability chain lets the caller do",
+    response_model=CapabilityRights,
+)
+def verify_capability(
+    body: CapabilityChain, ctx: Context = Depends(caller), svc: QonsentService = Depends(service)
+) -> CapabilityRights:
+    if ctx.actor.kind != "identity":
+        from anarq.kernel.errors import Unauthenticated
+
+        raise Unauthenticated("sign the request as the capability's holder")
+    capability = svc.verify_capability(body.chain, ctx.actor.id)
+    return CapabilityRights(
+        holder=capability.holder,
+        resource=capability.resource,
+        actions=sorted(capability.actions),
+        expires_at=capability.expires_at,
+        grant_id=capability.grant_id,
+    )
+
+
+@router.post("/capabilities/revoke", summary="Revoke a link of a capability chain and all below")
+def revoke_capability(
+    body: CapabilityRevocation,
+    ctx: Context = Depends(caller),
+    svc: QonsentService = Depends(service),
+) -> dict[str, str]:
+    return {"revoked": svc.revoke_capability(ctx, body.chain, body.link)}

@@ -82,3 +82,23 @@ class Decision(BaseModel):
     resource: str
     reason: str = Field(description="`owner`, `grant`, or why nothing allowed it.")
     grant_id: str | None = None
+
+
+class CapabilityChain(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    chain: list[dict[str, Any]] = Field(
+        min_length=1, max_length=8, description="Capability tokens, root first."
+    )
+
+
+class CapabilityRevocation(CapabilityChain):
+    link: int = Field(ge=0, le=7, description="Index of the link to revoke (and all below it).")
+
+
+class CapabilityRights(BaseModel):
+    holder: str
+    resource: str
+    actions: list[str]
+    expires_at: datetime
+    grant_id: str

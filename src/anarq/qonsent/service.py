@@ -8,6 +8,7 @@ number of uses. Revocation takes effect at the next check.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,8 +23,10 @@ from anarq.kernel.errors import BadRequest, Forbidden, NotFound
 from anarq.kernel.guard import ACTIONS, Context
 from anarq.kernel.ids import new_id
 from anarq.node.service import NodeService
-from anarq.qonsent import receipts, tables
+from anarq.qonsent import capabilities, receipts, tables
+from anarq.qonsent.capabilities import Capability, CapabilityInvalid
 from anarq.qonsent.models import PUBLIC, Decision, Grant, GrantRequest
+from anarq.squid.service import SquidService
 
 LIST_LIMIT = 500
 
@@ -46,15 +49,21 @@ def covering_patterns(resource: str) -> list[str]:
     return list(dict.fromkeys(patterns))
 
 
+def _covered_by(pattern: str, resource: str) -> list[str]:
+    """`[resource]` if `pattern` is `resource` or a wildcard that covers it, else []."""
+    return [resource] if pattern in covering_patterns(resource) else []
+
+
 def _allows(actions: str, action: str) -> bool:
     held = actions.split(",")
     return action in held or "admin" in held
 
 
 class QonsentService:
-    def __init__(self, kernel: Kernel, node: NodeService) -> None:
+    def __init__(self, kernel: Kernel, node: NodeService, squid: SquidService) -> None:
         self.k = kernel
         self.node = node
+        self.squid = squid
 
     # Ownership ---------------------------------------------------------------------
 
@@ -148,9 +157,116 @@ class QonsentService:
         return taken is not None
 
     def policy(self, ctx: Context, action: str, resource: str) -> bool:
-        """The kernel guard's policy: identities and the public act through Qonsent."""
+        """The kernel guard's policy: identities and the public act through Qonsent.
+
+        A verified capability carried by the request counts like a grant.
+        """
+        now = self.k.clock.now()
+        for capability in ctx.capabilities:
+            if (
+                isinstance(capability, Capability)
+                and capability.holder == ctx.actor.id
+                and capability.expires_at > now
+                and resource in _covered_by(capability.resource, resource)
+                and ("admin" in capability.actions or action in capability.actions)
+            ):
+                return True
         actor = ctx.actor.id if ctx.actor.authenticated else PUBLIC
         return self.check(actor, action, resource, consume=True).allowed
+
+    # Capabilities ------------------------------------------------------------------------
+
+    def verify_capability(self, chain: list[dict[str, Any]], holder: str) -> Capability:
+        """Check a delegation chain end to end; what it lets `holder` do, or refused.
+
+        The first link must be issued by the grantee of a live grant that includes
+        `share`; every link is signed by the previous link's audience, never widens
+        the resource, the actions or the expiry, and none is revoked.
+        """
+        now = self.k.clock.now()
+        digests: list[str] = []
+        issuer, resource, actions, expires = "", "", frozenset[str](), now
+        grant: Grant | None = None
+        for position, token in enumerate(chain):
+            iss, aud, parent, t_resource, t_actions, t_exp = capabilities.fields(token)
+            if position == 0:
+                if not parent.startswith("grant:"):
+                    raise CapabilityInvalid("the first link must name its grant (grant:<id>)")
+                try:
+                    grant = self.get(parent.removeprefix("grant:"))
+                except NotFound:
+                    raise CapabilityInvalid("the chain's grant does not exist") from None
+                live = (
+                    grant.revoked_at is None
+                    and grant.starts_at <= now
+                    and (grant.expires_at is None or grant.expires_at > now)
+                )
+                if not live or grant.grantee != iss:
+                    raise CapabilityInvalid("the chain's grant is not live, or not the issuer's")
+                issuer, resource = grant.grantee, grant.resource
+                actions = frozenset(grant.actions)
+                expires = grant.expires_at or t_exp
+            else:
+                if parent != f"token:{digests[-1]}" or iss != issuer:
+                    raise CapabilityInvalid("a link does not follow the one before it")
+            if "share" not in actions and "admin" not in actions:
+                raise CapabilityInvalid(f"{iss} may not delegate: its rights lack share")
+            if t_resource not in _covered_by(resource, t_resource):
+                raise CapabilityInvalid(f"link widens the resource beyond {resource}")
+            if "admin" not in actions and not t_actions <= actions:
+                raise CapabilityInvalid("link widens the actions beyond its parent's")
+            if "admin" in t_actions and "admin" not in actions:
+                raise CapabilityInvalid("only admin may delegate admin")
+            if t_exp > expires:
+                raise CapabilityInvalid("link outlives its parent")
+            capabilities.check_signature(token, self.squid.current_key(iss))
+            digests.append(capabilities.digest(token))
+            issuer, resource, actions, expires = aud, t_resource, t_actions, t_exp
+        if expires <= now:
+            raise CapabilityInvalid("the capability has expired")
+        if issuer != holder:
+            raise CapabilityInvalid("the capability is for another identity")
+        r = tables.revoked_capabilities
+        with self.k.db.read() as conn:
+            revoked = conn.execute(select(r.c.digest).where(r.c.digest.in_(digests))).first()
+        if revoked is not None:
+            raise CapabilityInvalid("a link of this capability has been revoked")
+        assert grant is not None
+        return Capability(
+            holder=holder,
+            resource=resource,
+            actions=actions,
+            expires_at=expires,
+            grant_id=grant.id,
+            chain_digests=tuple(digests),
+        )
+
+    def revoke_capability(self, ctx: Context, chain: list[dict[str, Any]], link: int) -> str:
+        """Revoke link `link` of a chain (and so every link below it).
+
+        Its issuer, anyone above it in the chain, the grant's grantor, or the operator may.
+        """
+        if not 0 <= link < len(chain):
+            raise BadRequest(f"link must be 0 to {len(chain) - 1}")
+        issuers = [capabilities.fields(token)[0] for token in chain[: link + 1]]
+        first_parent = capabilities.fields(chain[0])[2]
+        grantor = None
+        if first_parent.startswith("grant:"):
+            with contextlib.suppress(NotFound):
+                grantor = self.get(first_parent.removeprefix("grant:")).grantor
+        allowed = ctx.actor.kind in ("operator", "node") or ctx.actor.id in (*issuers, grantor)
+        if not allowed:
+            self.k.guard.record(ctx, "share", "qonsent:capability:*", "deny")
+            raise Forbidden("only the link's issuer, those above it, or the grantor may revoke it")
+        target = capabilities.digest(chain[link])
+        with self.k.db.write() as tx:
+            insert_ignore(
+                tx,
+                tables.revoked_capabilities,
+                {"digest": target, "revoked_by": ctx.actor.id, "revoked_at": self.k.clock.now()},
+            )
+            self.k.guard.record(ctx, "share", f"qonsent:capability:{target}", "allow", tx)
+        return target
 
     # Granting -----------------------------------------------------------------------------
 

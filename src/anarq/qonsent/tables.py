@@ -44,3 +44,12 @@ owners = Table(
     Column("created_at", UtcDateTime(), nullable=False),
 )
 Index("ix_qonsent_owners_owner", owners.c.owner)
+
+# Capability links revoked before their expiry: a chain through any of them is dead.
+revoked_capabilities = Table(
+    "qonsent_revoked_capabilities",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("revoked_by", String(DID_MAX), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=False),
+)
