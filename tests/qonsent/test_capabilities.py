@@ -173,7 +173,7 @@ def shared_people(tmp_path_factory: pytest.TempPathFactory):
 async def test_a_request_carrying_a_capability_is_allowed(
     people, http: httpx.AsyncClient, operator: dict[str, str]
 ) -> None:
-    svc, alice, bob, carol = people
+    svc, _alice, bob, carol = people
     grant = {
         "grantee": bob.did,
         "resource": "node:profile:self",

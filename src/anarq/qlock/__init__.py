@@ -1,4 +1,13 @@
-"""Qlock: signatures, sealed envelopes and keystores — few calls, safe defaults, PQ hybrid."""
+"""Qlock: signatures, sealed envelopes and keystores — few calls, safe defaults, PQ hybrid.
+
+Importing the package gives the crypto library only; `module()` adds the node module
+(distributed locks, and verify/seal over HTTP) and imports its parts on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from anarq.qlock.errors import (
     BadEnvelope,
@@ -22,6 +31,10 @@ from anarq.qlock.sign import (
     verify_detached,
 )
 
+if TYPE_CHECKING:
+    from anarq.kernel import Kernel
+    from anarq.kernel.module import Module
+
 __all__ = [
     "INTERACTIVE",
     "AgreementKey",
@@ -39,6 +52,7 @@ __all__ = [
     "decode_signature",
     "encode_signature",
     "lock",
+    "module",
     "open_sealed",
     "recipients_of",
     "rewrap",
@@ -50,3 +64,26 @@ __all__ = [
     "verify",
     "verify_detached",
 ]
+
+
+def _build(kernel: Kernel, _needs: Mapping[str, Any]) -> Any:
+    from anarq.qlock.service import QlockService
+
+    return QlockService(kernel)
+
+
+def module() -> Module:
+    """This package's `Module`, built on demand so importing the library stays cheap."""
+    from anarq.kernel.module import Module
+    from anarq.qlock import tables
+    from anarq.qlock.api import router
+    from anarq.qlock.cli import app
+
+    return Module(
+        name="qlock",
+        summary="Distributed locks with fencing tokens; verify and seal for thin clients",
+        build=_build,
+        tables=(tables.leases,),
+        router=router,
+        cli=app,
+    )
