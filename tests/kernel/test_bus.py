@@ -29,7 +29,7 @@ class Recorder:
 
 
 async def drain(
-    node: Node, until: Callable[[], bool] = lambda: False, *, rounds: int = 100
+    node: Node, until: Callable[[], bool] = lambda: False, *, rounds: int = 300
 ) -> None:
     """Work the bus until `until()` holds (or `rounds` run out), letting backoff timers fire."""
     for _ in range(rounds):
@@ -64,7 +64,7 @@ async def test_committed_event_reaches_its_handler_once(node: Node) -> None:
     recorder = Recorder()
     node.kernel.bus.subscribe(Subscription("test.recorder", "test.>", recorder))
     event = publish(node, n=1)
-    await drain(node, lambda: bool(recorder.seen), rounds=20)
+    await drain(node, lambda: bool(recorder.seen))
     await drain(node, rounds=3)
     assert recorder.seen == [event.id]
 
@@ -121,7 +121,7 @@ async def test_redelivered_event_has_effect_once(node: Node) -> None:
     subscription = Subscription("test.recorder", "test.>", recorder)
     node.kernel.bus.subscribe(subscription)
     event = publish(node)
-    await drain(node, lambda: bool(recorder.seen), rounds=20)
+    await drain(node, lambda: bool(recorder.seen))
     assert node.kernel.bus.deliver(subscription, event) is False
     assert recorder.seen == [event.id]
 
