@@ -114,3 +114,52 @@ def test_anonymous_requests_never_crash(api_schema: Any) -> None:
 
 def test_operator_requests_never_crash(api_schema: Any, operator_headers: dict[str, str]) -> None:
     assert fuzz_every_operation(api_schema, operator_headers) == []
+
+
+def test_identity_without_grants_cannot_change_state(fuzz_node: Node, api_schema: Any) -> None:
+    """The authorization matrix for a signed-in identity that holds no grant: every
+    state-changing operation, with generated valid and invalid inputs, is refused."""
+    import httpx
+    from starlette.testclient import TestClient
+
+    from anarq.qlock import SigningKey
+    from anarq.sdk.signing import RequestSigner
+
+    signer = RequestSigner.for_key(SigningKey.generate(hybrid=False))
+    client = TestClient(create_app(fuzz_node, background=False), base_url="http://node.test")
+    registered = httpx.Request("POST", "http://node.test/squid/identities", json={"name": "eve"})
+    signer.sign(registered)
+    assert client.send(registered).status_code == 201
+    accepted: list[str] = []
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        if operation.method.upper() in ("GET", "HEAD", "OPTIONS"):
+            continue
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
+        def attempt(case: Any) -> None:
+            kwargs = case.as_transport_kwargs(base_url="http://node.test")
+            request = client.build_request(
+                kwargs["method"],
+                kwargs["url"],
+                params=kwargs.get("params"),
+                headers={
+                    k: v
+                    for k, v in (kwargs.get("headers") or {}).items()
+                    if k.lower() not in ("authorization", "x-anarq-capability")
+                },
+                json=kwargs.get("json"),
+                content=kwargs.get("data") or kwargs.get("content"),
+            )
+            signer.sign(request)
+            response = client.send(request)
+            if response.status_code < 400 and operation.path != "/squid/identities":
+                accepted.append(
+                    f"{operation.method.upper()} {operation.path}: {response.status_code}"
+                )
+
+        attempt()
+    assert accepted == []
