@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import http_overhead
+from benchmarks import audit_log, http_overhead, qlock_ops, qonsent_check
 
 
 def main() -> None:
     print(json.dumps(http_overhead.run(seconds=10, connections=32, cluster=True), indent=2))
+    print(json.dumps(qonsent_check.run(grants=100_000, lookups=5_000, cluster=True), indent=2))
+    print(
+        json.dumps(
+            audit_log.run(appends=50_000, entries=1_000_000, proofs=300, cluster=True), indent=2
+        )
+    )
+    print(json.dumps(qlock_ops.run(seconds=0.5, rounds=5, payload_bytes=1024), indent=2))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ def start_node(port: int, env_extra: dict[str, str], data_dir: Path) -> subproce
         {
             # wrk is one address sending thousands of requests a second: do not throttle it.
             "ANARQ_RATE_LIMIT_IP_PER_MINUTE": "10000000",
+            "ANARQ_RATE_LIMIT_IDENTITY_PER_MINUTE": "10000000",
             "ANARQ_DATA_DIR": str(data_dir),
             "ANARQ_PORT": str(port),
             "ANARQ_LOG_LEVEL": "warning",

@@ -62,6 +62,17 @@ def test_create_register_show_export_import(tmp_path: Path) -> None:
         again = json.loads(anarq(elsewhere, "id", "list", "--json").stdout)
         assert again[0]["did"] == alice["did"]
 
+        rotated = anarq(home, "id", "rotate", "--url", node.url)
+        assert rotated.returncode == 0, rotated.stderr
+        again_rotated = anarq(home, "id", "rotate", "--url", node.url)
+        assert again_rotated.returncode == 0, again_rotated.stderr
+        identity = json.loads(anarq(home, "id", "show", "--url", node.url, "--json").stdout)
+        assert identity["identity"]["rotations"] == 2
+        revoked = anarq(home, "id", "revoke", "--yes", "--url", node.url)
+        assert revoked.returncode == 0, revoked.stderr
+        identity = json.loads(anarq(home, "id", "show", "--url", node.url, "--json").stdout)
+        assert identity["identity"]["status"] == "revoked"
+
         duplicate = anarq(home, "id", "create", "--name", "alice", "--url", node.url)
         assert duplicate.returncode == 1
         assert "already exists" in duplicate.stderr

@@ -163,3 +163,50 @@ async def test_malformed_dids_are_4xx(http: httpx.AsyncClient, did: str) -> None
     response = await http.get(f"/squid/identities/{did}")
     assert response.status_code in (400, 404, 422)
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_rotation_moves_to_the_committed_key_and_revocation_ends_it(
+    http: httpx.AsyncClient,
+) -> None:
+    import hashlib
+
+    current, upcoming, after = (SigningKey.generate(hybrid=False) for _ in range(3))
+    alice = RequestSigner.for_key(current)
+
+    def commitment(key: SigningKey) -> str:
+        return hashlib.sha256(key.verify_key.to_bytes()).hexdigest()
+
+    body = {"name": "alice", "next_key_hash": commitment(upcoming)}
+    assert (
+        await http.send(signed(alice, "POST", "/squid/identities", json=body))
+    ).status_code == 201
+
+    impostor_key = SigningKey.generate(hybrid=False)
+    wrong = {
+        "new_public_key": base64.b64encode(impostor_key.verify_key.to_bytes()).decode(),
+        "next_key_hash": commitment(after),
+    }
+    refused = await http.send(
+        signed(alice, "POST", f"/squid/identities/{alice.did}/rotate", json=wrong)
+    )
+    assert refused.status_code == 403
+
+    right = {
+        "new_public_key": base64.b64encode(upcoming.verify_key.to_bytes()).decode(),
+        "next_key_hash": commitment(after),
+    }
+    rotated = await http.send(
+        signed(alice, "POST", f"/squid/identities/{alice.did}/rotate", json=right)
+    )
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["rotations"] == 1
+    old = await http.send(signed(alice, "GET", "/squid/me"))
+    assert old.status_code == 401, "the old key no longer signs for alice"
+    alice_now = RequestSigner(did=alice.did, key=upcoming)
+    assert (await http.send(signed(alice_now, "GET", "/squid/me"))).status_code == 200
+
+    revoked = await http.send(signed(alice_now, "POST", f"/squid/identities/{alice.did}/revoke"))
+    assert revoked.status_code == 200
+    assert revoked.json()["status"] == "revoked"
+    after_revoke = await http.send(signed(alice_now, "GET", "/squid/me"))
+    assert after_revoke.status_code == 401

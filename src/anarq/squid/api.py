@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from anarq.gateway.auth import caller
 from anarq.kernel.guard import Context
-from anarq.squid.models import Identity, Registration, Resolution
+from anarq.squid.models import Identity, Registration, Resolution, Rotation
 from anarq.squid.service import SquidService
 from anarq.squid.tables import DID_MAX
 
@@ -48,3 +48,30 @@ def me(ctx: Context = Depends(caller), svc: SquidService = Depends(service)) -> 
     if ctx.actor.kind != "identity":
         raise Unauthenticated("sign the request with your identity's key")
     return svc.identity(ctx.actor.id)
+
+
+@router.post(
+    "/identities/{did}/rotate",
+    summary="Move to the pre-committed next key",
+    response_model=Identity,
+)
+def rotate(
+    body: Rotation,
+    did: str = Path(..., min_length=8, max_length=DID_MAX),
+    ctx: Context = Depends(caller),
+    svc: SquidService = Depends(service),
+) -> Identity:
+    return svc.rotate(ctx, did, body)
+
+
+@router.post(
+    "/identities/{did}/revoke",
+    summary="Revoke an identity (itself or the operator)",
+    response_model=Identity,
+)
+def revoke(
+    did: str = Path(..., min_length=8, max_length=DID_MAX),
+    ctx: Context = Depends(caller),
+    svc: SquidService = Depends(service),
+) -> Identity:
+    return svc.revoke(ctx, did)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
 from pathlib import Path
 
 import typer
 
 from anarq.cli.output import JSON_OPTION, URL_OPTION, client, emit_fields, emit_json, emit_table
+from anarq.kernel.errors import BadRequest
+from anarq.qlock import SigningKey
 from anarq.sdk import Client
 from anarq.sdk.client import DEFAULT_URL
 from anarq.sdk.signing import RequestSigner
@@ -40,6 +44,19 @@ def signed_client(url: str | None, name: str | None = None) -> Client:
     return Client(url or DEFAULT_URL, signer=RequestSigner(did=identity.did, key=key))
 
 
+def registration_body(
+    identity: wallet.StoredIdentity, key: SigningKey, secret: str
+) -> dict[str, object]:
+    """Name, full public key, and the commitment to the next key when the file holds one."""
+    body: dict[str, object] = {
+        "name": identity.name,
+        "public_key": base64.b64encode(key.verify_key.to_bytes()).decode(),
+    }
+    with contextlib.suppress(BadRequest):  # files from before pre-rotation have no next key
+        body["next_key_hash"] = wallet.key_hash(wallet.unlock_next_key(identity, secret))
+    return body
+
+
 @app.command("create")
 def create(
     name: str = typer.Option(..., help="A name for this identity on this device."),
@@ -49,7 +66,8 @@ def create(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a root identity: a did:key whose private key never leaves this device."""
-    stored, key = wallet.create(name, passphrase(confirm=True), hybrid=not classical)
+    secret = passphrase(confirm=True)
+    stored, key = wallet.create(name, secret, hybrid=not classical)
     values: dict[str, object] = {
         "name": stored.name,
         "did": stored.did,
@@ -57,16 +75,9 @@ def create(
         "hybrid": key.is_hybrid,
     }
     if register:
-        import base64
-
         with Client(url or DEFAULT_URL, signer=RequestSigner(did=stored.did, key=key)) as node:
             registered = node.request(
-                "POST",
-                "/squid/identities",
-                json={
-                    "name": name,
-                    "public_key": base64.b64encode(key.verify_key.to_bytes()).decode(),
-                },
+                "POST", "/squid/identities", json=registration_body(stored, key, secret)
             )
         values["registered_at"] = node.url
         values["type"] = registered["type"]
@@ -76,19 +87,11 @@ def create(
 @app.command("register")
 def register(name: str | None = NAME_ARGUMENT, url: str | None = URL_OPTION) -> None:
     """Register an identity from this device with a node."""
-    import base64
-
     identity = chosen(name)
-    key = wallet.unlock_key(identity, passphrase())
+    secret = passphrase()
+    key = wallet.unlock_key(identity, secret)
     with Client(url or DEFAULT_URL, signer=RequestSigner(did=identity.did, key=key)) as node:
-        node.request(
-            "POST",
-            "/squid/identities",
-            json={
-                "name": identity.name,
-                "public_key": base64.b64encode(key.verify_key.to_bytes()).decode(),
-            },
-        )
+        node.request("POST", "/squid/identities", json=registration_body(identity, key, secret))
     typer.echo(f"{identity.did} registered at {node.url}")
 
 
@@ -151,3 +154,39 @@ def import_(
     """Bring an exported identity onto this device (checks the passphrase)."""
     stored = wallet.import_from(source, passphrase(), name=name)
     typer.echo(f"imported {stored.name} ({stored.did})")
+
+
+@app.command("rotate")
+def rotate(name: str | None = NAME_ARGUMENT, url: str | None = URL_OPTION) -> None:
+    """Move to the pre-committed next key (signed by the current one), commit a new next."""
+    identity = chosen(name)
+    secret = passphrase()
+    current = wallet.unlock_key(identity, secret)
+    upcoming = wallet.unlock_next_key(identity, secret)
+    after = SigningKey.generate(hybrid=upcoming.is_hybrid)
+    with Client(url or DEFAULT_URL, signer=RequestSigner(did=identity.did, key=current)) as node:
+        node.request(
+            "POST",
+            f"/squid/identities/{identity.did}/rotate",
+            json={
+                "new_public_key": base64.b64encode(upcoming.verify_key.to_bytes()).decode(),
+                "next_key_hash": wallet.key_hash(after),
+            },
+        )
+    wallet.advance(identity, secret, upcoming, after)
+    typer.echo(f"{identity.name} now signs with key {upcoming.key_id}")
+
+
+@app.command("revoke")
+def revoke(
+    name: str | None = NAME_ARGUMENT,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    url: str | None = URL_OPTION,
+) -> None:
+    """Revoke an identity on the node: nothing signed by it is accepted any more."""
+    identity = chosen(name)
+    if not yes:
+        typer.confirm(f"Revoke {identity.name} ({identity.did}) for good?", abort=True)
+    with signed_client(url, identity.name) as node:
+        node.request("POST", f"/squid/identities/{identity.did}/revoke")
+    typer.echo(f"{identity.did} is revoked")

@@ -31,6 +31,23 @@ class Registration(BaseModel):
         description="Qlock public key (base64) when it holds more than the DID's Ed25519 "
         "key, e.g. an ML-DSA-65 key for hybrid signatures.",
     )
+    next_key_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the next public key: commits to the key a rotation "
+        "will move to, so a stolen current key cannot rotate the identity away.",
+    )
+
+
+class Rotation(BaseModel):
+    """Move the identity to its pre-committed next key; sent signed by the current key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    new_public_key: str = Field(max_length=4096, description="Qlock public key (base64).")
+    next_key_hash: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of the key after this one."
+    )
 
 
 class Identity(BaseModel):
@@ -44,6 +61,7 @@ class Identity(BaseModel):
     privacy: str
     key_id: str
     hybrid: bool
+    rotations: int = 0
     created_at: datetime
     revoked_at: datetime | None
 

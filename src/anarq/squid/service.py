@@ -9,6 +9,7 @@ with RFC 9421 HTTP Message Signatures (Ed25519) over method, authority, path, qu
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,16 +22,16 @@ from http_message_signatures import (
     algorithms,
 )
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from anarq.kernel import Kernel
 from anarq.kernel.db import insert_ignore
-from anarq.kernel.errors import BadRequest, Conflict, NotFound, Unauthenticated
+from anarq.kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from anarq.kernel.guard import Actor, Context, SignedRequest
 from anarq.qlock import InvalidKey, VerifyKey
 from anarq.squid import didkey, tables
-from anarq.squid.models import Identity, IdentityType, Registration, Resolution
+from anarq.squid.models import Identity, IdentityType, Registration, Resolution, Rotation
 
 # A signature older than this, or this far in the future, is refused.
 SIGNATURE_WINDOW = timedelta(seconds=120)
@@ -175,6 +176,7 @@ class SquidService:
                     "type": IdentityType.ROOT.value,
                     "status": "active",
                     "parent_did": None,
+                    "next_key_hash": registration.next_key_hash,
                     "verification_level": 0,
                     "governance": "self",
                     "privacy": "public",
@@ -186,6 +188,7 @@ class SquidService:
             )
             if not created:
                 raise Conflict(f"{did} is already registered")
+            self._key_event(tx, did, 0, "create", key, registration.next_key_hash, ctx)
             self.k.bus.publish(
                 tx,
                 "squid.identity.created",
@@ -196,11 +199,115 @@ class SquidService:
             )
         return self.identity(did)
 
+    def rotate(self, ctx: Context, did: str, rotation: Rotation) -> Identity:
+        """Move `did` to its pre-committed next key. Signed by the current key.
+
+        The new key must hash to the commitment made at registration (or at the last
+        rotation), and commits in turn to the key after it.
+        """
+        if ctx.actor.id != did:
+            raise Forbidden("an identity rotates its own keys, signing with its current key")
+        try:
+            new_key = VerifyKey.from_bytes(base64.b64decode(rotation.new_public_key, validate=True))
+        except (InvalidKey, ValueError) as exc:
+            raise BadRequest(f"new_public_key is not a Qlock public key: {exc}") from None
+        i = tables.identities
+        with self.k.change(ctx, "write", f"squid:identity:{did}") as tx:
+            row = self._row(did, tx)
+            if row is None or row["revoked_at"] is not None:
+                raise NotFound(f"{did} is not an active identity on this node")
+            committed = row["next_key_hash"]
+            if committed is None:
+                raise Conflict(f"{did} committed to no next key, so it cannot rotate")
+            if hashlib.sha256(new_key.to_bytes()).hexdigest() != committed:
+                raise Forbidden("the new key is not the one committed to at the last rotation")
+            tx.execute(
+                update(i)
+                .where(i.c.did == did)
+                .values(
+                    public_key=base64.b64encode(new_key.to_bytes()).decode(),
+                    key_id=new_key.key_id,
+                    next_key_hash=rotation.next_key_hash,
+                    updated_at=self.k.clock.now(),
+                )
+            )
+            seq = self._next_seq(tx, did)
+            self._key_event(tx, did, seq, "rotate", new_key, rotation.next_key_hash, ctx)
+            self.k.bus.publish(
+                tx,
+                "squid.identity.rotated",
+                {"did": did, "key_id": new_key.key_id},
+                actor=did,
+                subject=f"squid:identity:{did}",
+                correlation_id=ctx.correlation_id or ctx.request_id,
+            )
+        return self.identity(did)
+
+    def revoke(self, ctx: Context, did: str) -> Identity:
+        """Revoke an identity: its signatures are refused from now on. Itself or the operator."""
+        if ctx.actor.id != did and ctx.actor.kind not in ("operator", "node"):
+            raise Forbidden("only the identity itself or the node's operator may revoke it")
+        i = tables.identities
+        with self.k.change(ctx, "delete", f"squid:identity:{did}") as tx:
+            row = self._row(did, tx)
+            if row is None or row["revoked_at"] is not None:
+                raise NotFound(f"{did} is not an active identity on this node")
+            now = self.k.clock.now()
+            tx.execute(
+                update(i)
+                .where(i.c.did == did)
+                .values(status="revoked", revoked_at=now, updated_at=now)
+            )
+            key = VerifyKey.from_bytes(base64.b64decode(row["public_key"]))
+            self._key_event(tx, did, self._next_seq(tx, did), "revoke", key, None, ctx)
+            self.k.bus.publish(
+                tx,
+                "squid.identity.revoked",
+                {"did": did},
+                actor=ctx.actor.id,
+                subject=f"squid:identity:{did}",
+                correlation_id=ctx.correlation_id or ctx.request_id,
+            )
+        return self.identity(did)
+
+    def _key_event(
+        self,
+        tx: Connection,
+        did: str,
+        seq: int,
+        kind: str,
+        key: VerifyKey,
+        next_key_hash: str | None,
+        ctx: Context,
+    ) -> None:
+        tx.execute(
+            insert(tables.key_events).values(
+                did=did,
+                seq=seq,
+                kind=kind,
+                public_key=base64.b64encode(key.to_bytes()).decode(),
+                next_key_hash=next_key_hash,
+                request_id=ctx.request_id[:64],
+                time=self.k.clock.now(),
+            )
+        )
+
+    def _next_seq(self, tx: Connection, did: str) -> int:
+        e = tables.key_events
+        latest = tx.execute(select(func.max(e.c.seq)).where(e.c.did == did)).scalar_one_or_none()
+        return int(latest if latest is not None else -1) + 1
+
     def identity(self, did: str) -> Identity:
         row = self._row(did)
         if row is None:
             raise NotFound(f"{did} is not registered on this node")
-        return _identity(row)
+        with self.k.db.read() as conn:
+            rotations = conn.execute(
+                select(func.count())
+                .select_from(tables.key_events)
+                .where(tables.key_events.c.did == did, tables.key_events.c.kind == "rotate")
+            ).scalar_one()
+        return _identity(row).model_copy(update={"rotations": int(rotations)})
 
     def resolve(self, did: str) -> Resolution:
         """The DID document (did:key derivation) and this node's record of the identity."""
@@ -209,7 +316,7 @@ class SquidService:
         return Resolution(
             did_document=document,
             registered=row is not None,
-            identity=_identity(row) if row is not None else None,
+            identity=self.identity(did) if row is not None else None,
         )
 
 

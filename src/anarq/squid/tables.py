@@ -23,6 +23,8 @@ identities = Table(
     # Qlock public key bytes (base64): Ed25519, or Ed25519 + ML-DSA-65 for hybrid identities.
     Column("public_key", Text, nullable=False),
     Column("key_id", String(64), nullable=False),
+    # Pre-rotation: SHA-256 (hex) of the next public key, committed before it is used.
+    Column("next_key_hash", String(64), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
@@ -38,3 +40,16 @@ nonces = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
 )
 Index("ix_squid_nonces_expiry", nonces.c.expires_at)
+
+# The identity's key history: every key it has had, and the statement that moved it on.
+key_events = Table(
+    "squid_key_events",
+    metadata,
+    Column("did", String(DID_MAX), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(12), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("next_key_hash", String(64), nullable=True),
+    Column("request_id", String(64), nullable=False),
+    Column("time", UtcDateTime(), nullable=False),
+)

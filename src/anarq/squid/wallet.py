@@ -8,6 +8,7 @@ it and copies it back. Nothing in it is readable without the passphrase.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -51,6 +52,7 @@ def create(name: str, passphrase: str, *, hybrid: bool = True) -> tuple[StoredId
     if path.exists():
         raise Conflict(f"an identity named {name!r} already exists in {path.parent}")
     key = SigningKey.generate(hybrid=hybrid)
+    upcoming = SigningKey.generate(hybrid=hybrid)  # committed to now, used at the first rotation
     did = did_from_ed25519(key.verify_key.ed25519_bytes())
     _write(
         path,
@@ -58,7 +60,8 @@ def create(name: str, passphrase: str, *, hybrid: bool = True) -> tuple[StoredId
             "format": WALLET_FORMAT,
             "name": name,
             "did": did,
-            "keystore": base64.b64encode(lock(key.to_bytes(), passphrase)).decode(),
+            "keystore": _sealed(key, passphrase),
+            "next_keystore": _sealed(upcoming, passphrase),
         },
     )
     if active_name() is None:
@@ -77,9 +80,35 @@ def load(name: str) -> StoredIdentity:
 def unlock_key(identity: StoredIdentity, passphrase: str) -> SigningKey:
     document = _read(identity.path)
     key = SigningKey.from_bytes(unlock(base64.b64decode(str(document["keystore"])), passphrase))
-    if did_from_ed25519(key.verify_key.ed25519_bytes()) != identity.did:
-        raise BadRequest(f"{identity.path} holds a key that is not {identity.did}'s")
     return key
+
+
+def key_hash(key: SigningKey) -> str:
+    """The pre-rotation commitment to a key: SHA-256 (hex) of its public form."""
+    return hashlib.sha256(key.verify_key.to_bytes()).hexdigest()
+
+
+def unlock_next_key(identity: StoredIdentity, passphrase: str) -> SigningKey:
+    document = _read(identity.path)
+    if not isinstance(document.get("next_keystore"), str):
+        raise BadRequest(f"{identity.path} holds no pre-committed next key; it cannot rotate")
+    return SigningKey.from_bytes(
+        unlock(base64.b64decode(str(document["next_keystore"])), passphrase)
+    )
+
+
+def advance(
+    identity: StoredIdentity, passphrase: str, current: SigningKey, upcoming: SigningKey
+) -> None:
+    """After a rotation: the next key becomes current, `upcoming` becomes next."""
+    document = _read(identity.path)
+    document["keystore"] = _sealed(current, passphrase)
+    document["next_keystore"] = _sealed(upcoming, passphrase)
+    _write(identity.path, document)
+
+
+def _sealed(key: SigningKey, passphrase: str) -> str:
+    return base64.b64encode(lock(key.to_bytes(), passphrase)).decode()
 
 
 def all_identities() -> list[StoredIdentity]:
