@@ -47,6 +47,8 @@ FIELD_MAX = 300
 # Fixed advisory lock id: one integrator at a time across the workers of a node.
 INTEGRATOR_LOCK_KEY = 0x51455242
 TREE_HEAD_CONTEXT = "anarq-tree-head/v1"
+# Built once: values passed as parameters keep SQLAlchemy's compiled-statement cache warm.
+_INSERT_ENTRY = insert(tables.entries)
 
 
 def canonical_leaf(fields: dict[str, Any]) -> str:
@@ -96,15 +98,16 @@ class QerberosService:
             "request_id": ctx.request_id[:64],
         }
         tx.execute(
-            insert(tables.entries).values(
-                time=time,
-                actor=fields["actor"],
-                action=action,
-                resource=fields["resource"],
-                verdict=verdict,
-                request_id=fields["request_id"],
-                leaf=canonical_leaf(fields),
-            )
+            _INSERT_ENTRY,
+            {
+                "time": time,
+                "actor": fields["actor"],
+                "action": action,
+                "resource": fields["resource"],
+                "verdict": verdict,
+                "request_id": fields["request_id"],
+                "leaf": canonical_leaf(fields),
+            },
         )
 
     # Integrating -------------------------------------------------------------------

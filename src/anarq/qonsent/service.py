@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from anarq.kernel import Kernel
@@ -29,6 +29,23 @@ from anarq.qonsent.models import PUBLIC, Decision, Grant, GrantRequest
 from anarq.squid.service import SquidService
 
 LIST_LIMIT = 500
+
+# `check` is the hottest path of the node: its statements are built once (a statement
+# rebuilt per call costs SQLAlchemy a new cache key and compilation), and read only the
+# columns a decision needs, never the receipts.
+_OWNER_OF = select(tables.owners.c.owner).where(tables.owners.c.resource == bindparam("resource"))
+_g = tables.grants
+_LIVE_GRANTS = (
+    select(_g.c.id, _g.c.actions, _g.c.max_uses, _g.c.uses, _g.c.expires_at)
+    .where(
+        _g.c.grantee.in_(bindparam("grantees", expanding=True)),
+        _g.c.resource.in_(bindparam("patterns", expanding=True)),
+        _g.c.revoked_at.is_(None),
+        _g.c.starts_at <= bindparam("now"),
+        or_(_g.c.expires_at.is_(None), _g.c.expires_at > bindparam("now")),
+    )
+    .order_by(_g.c.created_at)
+)
 
 
 def covering_patterns(resource: str) -> list[str]:
@@ -95,9 +112,7 @@ class QonsentService:
             raise BadRequest(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
         now = self.k.clock.now()
         with self.k.db.read() as conn:
-            owner = conn.execute(
-                select(tables.owners.c.owner).where(tables.owners.c.resource == resource)
-            ).scalar_one_or_none()
+            owner = conn.execute(_OWNER_OF, {"resource": resource}).scalar_one_or_none()
             if owner is not None and owner == actor:
                 return Decision(
                     allowed=True, actor=actor, action=action, resource=resource, reason="owner"
@@ -127,17 +142,9 @@ class QonsentService:
     def _live_grants(
         self, conn: Connection, actor: str, resource: str, now: datetime
     ) -> Iterator[RowMapping]:
-        g = tables.grants
         rows = conn.execute(
-            select(g)
-            .where(
-                g.c.grantee.in_([actor, PUBLIC]),
-                g.c.resource.in_(covering_patterns(resource)),
-                g.c.revoked_at.is_(None),
-                g.c.starts_at <= now,
-                or_(g.c.expires_at.is_(None), g.c.expires_at > now),
-            )
-            .order_by(g.c.created_at)
+            _LIVE_GRANTS,
+            {"grantees": [actor, PUBLIC], "patterns": covering_patterns(resource), "now": now},
         ).mappings()
         yield from rows
 
