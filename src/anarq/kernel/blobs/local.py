@@ -11,24 +11,17 @@ from urllib.parse import unquote, urlsplit
 
 from anarq.kernel.blobs import CHUNK_BYTES, BlobInfo
 from anarq.kernel.blobs.cid import cid_for_digest, digest_of
-from anarq.kernel.blobs.spool import TMP_SUFFIX, Spool, fsync_dir
+from anarq.kernel.blobs.spool import TMP_SUFFIX, SpooledWriter, fsync_dir
 from anarq.kernel.errors import BackendUnavailable, BlobCorrupted, BlobNotFound
 
 # Staged uploads older than this are leftovers of a crash, not uploads in progress.
 STALE_UPLOAD_SECONDS = 3600
 
 
-class LocalWriter:
+class LocalWriter(SpooledWriter):
     def __init__(self, store: LocalBlobStore, max_bytes: int | None) -> None:
+        super().__init__(store.tmp_dir, max_bytes)
         self._store = store
-        self._spool = Spool(store.tmp_dir, max_bytes=max_bytes)
-
-    @property
-    def size_bytes(self) -> int:
-        return self._spool.size_bytes
-
-    def write(self, chunk: bytes) -> None:
-        self._spool.write(chunk)
 
     def commit(self) -> BlobInfo:
         digest = self._spool.finish()
@@ -41,16 +34,6 @@ class LocalWriter:
             os.replace(self._spool.path, final)
             fsync_dir(final.parent)
         return BlobInfo(cid=cid, size_bytes=self._spool.size_bytes)
-
-    def abort(self) -> None:
-        self._spool.discard()
-
-    def __enter__(self) -> LocalWriter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if not self._spool.closed:
-            self.abort()
 
 
 class LocalBlobStore:

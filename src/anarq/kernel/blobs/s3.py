@@ -25,7 +25,7 @@ from botocore.response import StreamingBody
 from anarq.kernel.blobs import CHUNK_BYTES, BlobInfo
 from anarq.kernel.blobs.cid import cid_for_digest, digest_of
 from anarq.kernel.blobs.local import STALE_UPLOAD_SECONDS
-from anarq.kernel.blobs.spool import TMP_SUFFIX, Spool
+from anarq.kernel.blobs.spool import TMP_SUFFIX, SpooledWriter
 from anarq.kernel.errors import BackendUnavailable, BlobCorrupted, BlobNotFound, SettingsError
 
 if TYPE_CHECKING:
@@ -39,17 +39,10 @@ TRANSFER = TransferConfig(
 )
 
 
-class S3Writer:
+class S3Writer(SpooledWriter):
     def __init__(self, store: S3BlobStore, max_bytes: int | None) -> None:
+        super().__init__(store.spool_dir, max_bytes)
         self._store = store
-        self._spool = Spool(store.spool_dir, max_bytes=max_bytes)
-
-    @property
-    def size_bytes(self) -> int:
-        return self._spool.size_bytes
-
-    def write(self, chunk: bytes) -> None:
-        self._spool.write(chunk)
 
     def commit(self) -> BlobInfo:
         cid = cid_for_digest(self._spool.finish())
@@ -59,16 +52,6 @@ class S3Writer:
         finally:
             self._spool.discard()
         return BlobInfo(cid=cid, size_bytes=self._spool.size_bytes)
-
-    def abort(self) -> None:
-        self._spool.discard()
-
-    def __enter__(self) -> S3Writer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if not self._spool.closed:
-            self.abort()
 
 
 class S3BlobStore:

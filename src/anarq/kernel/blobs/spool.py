@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Self
 
 from anarq.kernel.errors import PayloadTooLarge
 
@@ -48,6 +49,34 @@ class Spool:
             self._file.close()
         self.closed = True
         self.path.unlink(missing_ok=True)
+
+
+class SpooledWriter:
+    """A `BlobWriter` whose bytes wait in a `Spool` until `commit()` places them.
+
+    Subclasses say where committed bytes go; leaving the `with` block without a
+    commit aborts and leaves nothing behind.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int | None) -> None:
+        self._spool = Spool(directory, max_bytes=max_bytes)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._spool.size_bytes
+
+    def write(self, chunk: bytes) -> None:
+        self._spool.write(chunk)
+
+    def abort(self) -> None:
+        self._spool.discard()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._spool.closed:
+            self.abort()
 
 
 def fsync_dir(directory: Path) -> None:
