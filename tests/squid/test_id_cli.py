@@ -62,6 +62,43 @@ def test_create_register_show_export_import(tmp_path: Path) -> None:
         again = json.loads(anarq(elsewhere, "id", "list", "--json").stdout)
         assert again[0]["did"] == alice["did"]
 
+        club = anarq(
+            home,
+            "id",
+            "sub",
+            "create",
+            "--type",
+            "DAO",
+            "--name",
+            "club",
+            "--url",
+            node.url,
+            "--json",
+        )
+        assert club.returncode == 0, club.stderr
+        ghost = anarq(
+            home,
+            "id",
+            "sub",
+            "create",
+            "--type",
+            "AID",
+            "--name",
+            "ghost",
+            "--url",
+            node.url,
+            "--json",
+        )
+        assert ghost.returncode == 0, ghost.stderr
+        assert json.loads(ghost.stdout)["parent_did"] is None
+        linked = json.loads(anarq(home, "id", "sub", "ls", "--url", node.url, "--json").stdout)
+        assert [row["name"] for row in linked] == ["club"]
+        bad = anarq(
+            home, "id", "sub", "create", "--type", "ROOT", "--name", "nope", "--url", node.url
+        )
+        assert bad.returncode == 1
+        assert not (home / "identities" / "nope.json").exists()
+
         rotated = anarq(home, "id", "rotate", "--url", node.url)
         assert rotated.returncode == 0, rotated.stderr
         again_rotated = anarq(home, "id", "rotate", "--url", node.url)

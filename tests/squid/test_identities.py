@@ -210,3 +210,102 @@ async def test_rotation_moves_to_the_committed_key_and_revocation_ends_it(
     assert revoked.json()["status"] == "revoked"
     after_revoke = await http.send(signed(alice_now, "GET", "/squid/me"))
     assert after_revoke.status_code == 401
+
+
+def sub_request(
+    root: RequestSigner, kind: str, name: str, **extra: object
+) -> tuple[dict, SigningKey]:
+    from anarq.qlock import encode_signature
+    from anarq.qlock import sign as qsign
+    from anarq.squid.didkey import did_from_ed25519
+    from anarq.squid.service import sub_statement
+
+    key = SigningKey.generate(hybrid=False)
+    did = did_from_ed25519(key.verify_key.ed25519_bytes())
+    proof = encode_signature(qsign(key, sub_statement(root.did, did)))
+    return {"did": did, "type": kind, "name": name, "proof": proof, **extra}, key
+
+
+async def test_root_creates_typed_sub_identities(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    await register(http, alice)
+    body, _ = sub_request(alice, "DAO", "garden club")
+    created = await http.send(
+        signed(alice, "POST", f"/squid/identities/{alice.did}/subs", json=body)
+    )
+    assert created.status_code == 201, created.text
+    dao = created.json()
+    assert (dao["type"], dao["parent_did"], dao["governance"], dao["privacy"]) == (
+        "DAO",
+        alice.did,
+        "dao",
+        "dao",
+    )
+    minor, _ = sub_request(alice, "CONSENTIDA", "kid")
+    kid = (
+        await http.send(signed(alice, "POST", f"/squid/identities/{alice.did}/subs", json=minor))
+    ).json()
+    assert (kid["governance"], kid["privacy"]) == ("parent", "private")
+    listed = await http.send(signed(alice, "GET", f"/squid/identities/{alice.did}/subs"))
+    assert sorted(i["type"] for i in listed.json()) == ["CONSENTIDA", "DAO"]
+
+
+async def test_sub_identity_needs_its_own_consent(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    await register(http, alice)
+    body, _ = sub_request(alice, "DAO", "club")
+    body["proof"] = sub_request(alice, "DAO", "other")[0]["proof"]  # signed by another key
+    response = await http.send(
+        signed(alice, "POST", f"/squid/identities/{alice.did}/subs", json=body)
+    )
+    assert response.status_code == 400
+
+
+async def test_aid_link_is_hidden_but_provable(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    import hashlib
+    import secrets
+
+    await register(http, alice)
+    salt = secrets.token_hex(16)
+    commitment = hashlib.sha256(f"{alice.did}\n{salt}".encode()).hexdigest()
+    body, _ = sub_request(alice, "AID", "nobody", link_commitment=commitment)
+    created = await http.send(
+        signed(alice, "POST", f"/squid/identities/{alice.did}/subs", json=body)
+    )
+    assert created.status_code == 201, created.text
+    aid = created.json()
+    assert aid["parent_did"] is None and aid["privacy"] == "anonymous"
+    resolved = (await http.get(f"/squid/identities/{aid['did']}")).json()
+    assert alice.did not in str(resolved)
+    listed = await http.send(signed(alice, "GET", f"/squid/identities/{alice.did}/subs"))
+    assert listed.json() == []
+    proven = await http.post(
+        "/squid/aid-links/verify", json={"aid": aid["did"], "root": alice.did, "salt": salt}
+    )
+    assert proven.json() == {"linked": True}
+    wrong = await http.post(
+        "/squid/aid-links/verify", json={"aid": aid["did"], "root": alice.did, "salt": "00" * 16}
+    )
+    assert wrong.json() == {"linked": False}
+
+
+async def test_sub_identities_are_capped(
+    node: Node, http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    await register(http, alice)
+    limit = node.kernel.settings.max_sub_identities
+    for n in range(limit):
+        body, _ = sub_request(alice, "ENTERPRISE", f"shop {n}")
+        response = await http.send(
+            signed(alice, "POST", f"/squid/identities/{alice.did}/subs", json=body)
+        )
+        assert response.status_code == 201, response.text
+    body, _ = sub_request(alice, "ENTERPRISE", "one too many")
+    refused = await http.send(
+        signed(alice, "POST", f"/squid/identities/{alice.did}/subs", json=body)
+    )
+    assert refused.status_code == 409

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         default=10, ge=1, le=10_000, description="Failed authentications before a lockout."
     )
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    max_sub_identities: int = Field(
+        default=10, ge=0, le=10_000, description="Sub-identities one root identity may hold."
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=16,

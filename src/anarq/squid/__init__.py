@@ -29,7 +29,7 @@ def module() -> Module:
         name="squid",
         summary="Identities: create, register, resolve, use",
         build=_build,
-        tables=(tables.identities, tables.nonces, tables.key_events),
+        tables=(tables.identities, tables.nonces, tables.key_events, tables.aid_counts),
         router=router,
         cli=app,
         command="id",

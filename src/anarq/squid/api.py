@@ -6,7 +6,14 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from anarq.gateway.auth import caller
 from anarq.kernel.guard import Context
-from anarq.squid.models import Identity, Registration, Resolution, Rotation
+from anarq.squid.models import (
+    AidLink,
+    Identity,
+    Registration,
+    Resolution,
+    Rotation,
+    SubIdentityRequest,
+)
 from anarq.squid.service import SquidService
 from anarq.squid.tables import DID_MAX
 
@@ -75,3 +82,36 @@ def revoke(
     svc: SquidService = Depends(service),
 ) -> Identity:
     return svc.revoke(ctx, did)
+
+
+@router.post(
+    "/identities/{did}/subs",
+    summary="Create a sub-identity (signed by the root)",
+    response_model=Identity,
+    status_code=201,
+)
+def create_sub(
+    body: SubIdentityRequest,
+    did: str = Path(..., min_length=8, max_length=DID_MAX),
+    ctx: Context = Depends(caller),
+    svc: SquidService = Depends(service),
+) -> Identity:
+    return svc.create_sub(ctx, did, body)
+
+
+@router.get(
+    "/identities/{did}/subs",
+    summary="A root's linked sub-identities (never its AIDs)",
+    response_model=list[Identity],
+)
+def list_subs(
+    did: str = Path(..., min_length=8, max_length=DID_MAX),
+    ctx: Context = Depends(caller),
+    svc: SquidService = Depends(service),
+) -> list[Identity]:
+    return svc.subs(ctx, did)
+
+
+@router.post("/aid-links/verify", summary="Check a root's revealed link to an anonymous identity")
+def verify_aid_link(body: AidLink, svc: SquidService = Depends(service)) -> dict[str, bool]:
+    return {"linked": svc.verify_aid_link(body)}

@@ -190,3 +190,73 @@ def revoke(
     with signed_client(url, identity.name) as node:
         node.request("POST", f"/squid/identities/{identity.did}/revoke")
     typer.echo(f"{identity.did} is revoked")
+
+
+subs = typer.Typer(
+    help="Sub-identities: DAO, ENTERPRISE, CONSENTIDA (a minor's), AID (anonymous).",
+    no_args_is_help=True,
+)
+app.add_typer(subs, name="sub")
+
+
+@subs.command("create")
+def sub_create(
+    kind: str = typer.Option(..., "--type", help="DAO, ENTERPRISE, CONSENTIDA or AID."),
+    name: str = typer.Option(..., help="Name of the new identity on this device."),
+    root: str | None = typer.Option(None, help="Root identity [default: the active one]."),
+    url: str | None = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create a sub-identity with its own key, signed for by the root.
+
+    An AID's link to the root is not sent: only a commitment is; the salt that opens
+    it stays in the AID's identity file, for the root to reveal when it chooses.
+    """
+    import hashlib
+    import secrets
+
+    from anarq.qlock import encode_signature, sign
+    from anarq.squid.service import sub_statement
+
+    kind = kind.upper()
+    parent = chosen(root)
+    secret = passphrase()
+    parent_key = wallet.unlock_key(parent, secret)
+    stored, key = wallet.create(name, secret, hybrid=False)
+    classical = SigningKey.from_seeds(key.ed25519_seed())
+    body: dict[str, object] = {
+        "did": stored.did,
+        "type": kind,
+        "name": name,
+        "proof": encode_signature(sign(classical, sub_statement(parent.did, stored.did))),
+    }
+    if kind == "AID":
+        salt = secrets.token_hex(16)
+        body["link_commitment"] = hashlib.sha256(f"{parent.did}\n{salt}".encode()).hexdigest()
+        wallet.annotate(stored, aid_link={"root": parent.did, "salt": salt})
+    try:
+        with Client(
+            url or DEFAULT_URL, signer=RequestSigner(did=parent.did, key=parent_key)
+        ) as node:
+            created = node.request("POST", f"/squid/identities/{parent.did}/subs", json=body)
+    except BaseException:
+        stored.path.unlink(missing_ok=True)  # the node refused it: keep no orphan identity
+        raise
+    emit_json(created) if as_json else emit_fields(
+        {k: created[k] for k in ("did", "type", "name", "governance", "privacy")}
+    )
+
+
+@subs.command("ls")
+def sub_ls(
+    root: str | None = typer.Option(None, help="Root identity [default: active]."),
+    url: str | None = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The root's linked sub-identities (AIDs are never listed)."""
+    parent = chosen(root)
+    with signed_client(url, parent.name) as node:
+        rows = node.request("GET", f"/squid/identities/{parent.did}/subs")
+    emit_json(rows) if as_json else emit_table(
+        rows, ["did", "type", "name", "status"], title="sub-identities"
+    )

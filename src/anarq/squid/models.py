@@ -39,6 +39,34 @@ class Registration(BaseModel):
     )
 
 
+class SubIdentityRequest(BaseModel):
+    """A root creates a sub-identity; the sub's own key signs its consent (`proof`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    did: str = Field(min_length=8, max_length=200, description="The sub-identity's did:key.")
+    type: IdentityType
+    name: str = Field(min_length=1, max_length=NAME_MAX, pattern=r"^[\w .@-]+$")
+    proof: str = Field(
+        max_length=8192,
+        description="The sub key's Qlock signature (base64url) "
+        "over `anarq-sub-identity/v1\\n<root did>\\n<sub did>`.",
+    )
+    link_commitment: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="AID only: SHA-256 hex of `<root did>\\n<salt hex>`; the root keeps the salt.",
+    )
+
+
+class AidLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    aid: str = Field(min_length=8, max_length=200)
+    root: str = Field(min_length=8, max_length=200)
+    salt: str = Field(pattern=r"^[0-9a-f]{32,128}$")
+
+
 class Rotation(BaseModel):
     """Move the identity to its pre-committed next key; sent signed by the current key."""
 

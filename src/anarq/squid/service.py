@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,9 +30,17 @@ from anarq.kernel import Kernel
 from anarq.kernel.db import insert_ignore
 from anarq.kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from anarq.kernel.guard import Actor, Context, SignedRequest
-from anarq.qlock import InvalidKey, VerifyKey
+from anarq.qlock import InvalidKey, VerifyKey, decode_signature, verify
 from anarq.squid import didkey, tables
-from anarq.squid.models import Identity, IdentityType, Registration, Resolution, Rotation
+from anarq.squid.models import (
+    AidLink,
+    Identity,
+    IdentityType,
+    Registration,
+    Resolution,
+    Rotation,
+    SubIdentityRequest,
+)
 
 # A signature older than this, or this far in the future, is refused.
 SIGNATURE_WINDOW = timedelta(seconds=120)
@@ -297,6 +306,105 @@ class SquidService:
         latest = tx.execute(select(func.max(e.c.seq)).where(e.c.did == did)).scalar_one_or_none()
         return int(latest if latest is not None else -1) + 1
 
+    # Sub-identities ------------------------------------------------------------------
+
+    def create_sub(self, ctx: Context, root: str, request: SubIdentityRequest) -> Identity:
+        """A root identity creates a sub-identity of type DAO, ENTERPRISE, CONSENTIDA or AID.
+
+        Signed by the root; the sub's own key signs its consent (`proof`). An AID is
+        stored with no parent, only a commitment the root can open to prove the link.
+        Each root holds at most `max_sub_identities`.
+        """
+        if ctx.actor.id != root:
+            raise Forbidden("a root identity creates its own sub-identities, signing as itself")
+        if request.type is IdentityType.ROOT:
+            raise BadRequest("a sub-identity is DAO, ENTERPRISE, CONSENTIDA or AID, not ROOT")
+        anonymous = request.type is IdentityType.AID
+        if anonymous != (request.link_commitment is not None):
+            raise BadRequest("link_commitment is required for an AID and refused for the others")
+        sub_key = VerifyKey.from_ed25519(didkey.decode(request.did).public_key)
+        try:
+            verify(sub_key, sub_statement(root, request.did), decode_signature(request.proof))
+        except Exception:
+            raise BadRequest(
+                "proof is not the sub-identity key's signature of its consent"
+            ) from None
+        governance, privacy = SUB_RULES[request.type]
+        i, counts = tables.identities, tables.aid_counts
+        now = self.k.clock.now()
+        with self.k.change(ctx, "write", f"squid:identity:{root}") as tx:
+            parent = self._row(root, tx)
+            if parent is None or parent["revoked_at"] is not None or parent["type"] != "ROOT":
+                raise NotFound(f"{root} is not an active root identity on this node")
+            linked = tx.execute(
+                select(func.count()).select_from(i).where(i.c.parent_did == root)
+            ).scalar_one()
+            hidden = tx.execute(
+                select(counts.c.count).where(counts.c.root_did == root)
+            ).scalar_one_or_none()
+            if int(linked) + int(hidden or 0) >= self.k.settings.max_sub_identities:
+                raise Conflict(
+                    f"{root} already holds {self.k.settings.max_sub_identities} "
+                    "sub-identities, the most this node allows"
+                )
+            created = insert_ignore(
+                tx,
+                i,
+                {
+                    "did": request.did,
+                    "name": request.name,
+                    "type": request.type.value,
+                    "status": "active",
+                    "parent_did": None if anonymous else root,
+                    "link_commitment": request.link_commitment,
+                    "verification_level": 0,
+                    "governance": governance,
+                    "privacy": privacy,
+                    "public_key": base64.b64encode(sub_key.to_bytes()).decode(),
+                    "key_id": sub_key.key_id,
+                    "next_key_hash": None,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            if not created:
+                raise Conflict(f"{request.did} is already registered")
+            if anonymous and not insert_ignore(tx, counts, {"root_did": root, "count": 1}):
+                tx.execute(
+                    update(counts).where(counts.c.root_did == root).values(count=counts.c.count + 1)
+                )
+            self._key_event(tx, request.did, 0, "create", sub_key, None, ctx)
+            self.k.bus.publish(
+                tx,
+                "squid.identity.created",
+                {"did": request.did, "type": request.type.value},
+                # An AID's creation must not name its root, not even in an event.
+                actor=request.did if anonymous else root,
+                subject=f"squid:identity:{request.did}",
+            )
+        return self.identity(request.did)
+
+    def subs(self, ctx: Context, root: str) -> list[Identity]:
+        """The sub-identities linked to `root` (never its AIDs). For the root and the operator."""
+        if ctx.actor.id != root and ctx.actor.kind not in ("operator", "node"):
+            raise Forbidden("only the root itself or the operator lists its sub-identities")
+        with self.k.db.read() as conn:
+            rows = (
+                conn.execute(
+                    select(tables.identities.c.did).where(tables.identities.c.parent_did == root)
+                )
+                .scalars()
+                .all()
+            )
+        return [self.identity(did) for did in rows]
+
+    def verify_aid_link(self, link: AidLink) -> bool:
+        """Does the root's revealed salt open the AID's link commitment?"""
+        row = self._row(link.aid)
+        if row is None or row["link_commitment"] is None:
+            raise NotFound(f"{link.aid} is not an anonymous sub-identity on this node")
+        return hmac.compare_digest(aid_commitment(link.root, link.salt), row["link_commitment"])
+
     def identity(self, did: str) -> Identity:
         row = self._row(did)
         if row is None:
@@ -318,6 +426,27 @@ class SquidService:
             registered=row is not None,
             identity=self.identity(did) if row is not None else None,
         )
+
+
+SUB_STATEMENT = "anarq-sub-identity/v1"
+# Type → (governance, default privacy), after MODULES.md: a DAO governs itself by vote
+# and is visible to its members; an enterprise and a minor's identity (CONSENTIDA) answer
+# to their parent/guardian; an AID is anonymous and governs itself.
+SUB_RULES = {
+    IdentityType.DAO: ("dao", "dao"),
+    IdentityType.ENTERPRISE: ("parent", "public"),
+    IdentityType.CONSENTIDA: ("parent", "private"),
+    IdentityType.AID: ("self", "anonymous"),
+}
+
+
+def sub_statement(root: str, sub: str) -> bytes:
+    """What a sub-identity's key signs to consent to being `root`'s sub-identity."""
+    return f"{SUB_STATEMENT}\n{root}\n{sub}".encode()
+
+
+def aid_commitment(root: str, salt_hex: str) -> str:
+    return hashlib.sha256(f"{root}\n{salt_hex}".encode()).hexdigest()
 
 
 def _identity(row: RowMapping) -> Identity:

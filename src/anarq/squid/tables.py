@@ -23,6 +23,8 @@ identities = Table(
     # Qlock public key bytes (base64): Ed25519, or Ed25519 + ML-DSA-65 for hybrid identities.
     Column("public_key", Text, nullable=False),
     Column("key_id", String(64), nullable=False),
+    # An AID's link to its root, hidden: SHA-256(root DID, salt); the root reveals the salt.
+    Column("link_commitment", String(64), nullable=True),
     # Pre-rotation: SHA-256 (hex) of the next public key, committed before it is used.
     Column("next_key_hash", String(64), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
@@ -52,4 +54,12 @@ key_events = Table(
     Column("next_key_hash", String(64), nullable=True),
     Column("request_id", String(64), nullable=False),
     Column("time", UtcDateTime(), nullable=False),
+)
+
+# How many anonymous sub-identities each root holds (the cap applies), never which.
+aid_counts = Table(
+    "squid_aid_counts",
+    metadata,
+    Column("root_did", String(DID_MAX), primary_key=True),
+    Column("count", Integer, nullable=False),
 )

@@ -69,6 +69,13 @@ def create(name: str, passphrase: str, *, hybrid: bool = True) -> tuple[StoredId
     return StoredIdentity(name, did, path), key
 
 
+def annotate(identity: StoredIdentity, **fields: object) -> None:
+    """Keep extra facts in the identity file (e.g. an AID's secret link to its root)."""
+    document = _read(identity.path)
+    document.update(fields)
+    _write(identity.path, document)
+
+
 def load(name: str) -> StoredIdentity:
     path = _path(name)
     if not path.exists():
