@@ -309,3 +309,40 @@ async def test_sub_identities_are_capped(
         signed(alice, "POST", f"/squid/identities/{alice.did}/subs", json=body)
     )
     assert refused.status_code == 409
+
+
+async def test_browser_signs_in_with_a_challenge_and_logs_out(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    from anarq.qlock import encode_signature
+    from anarq.qlock import sign as qsign
+
+    await register(http, alice)
+    challenge = (await http.post("/squid/sessions/challenge")).json()
+    signature = encode_signature(qsign(alice.key, challenge["sign"].encode()))
+    body = {"did": alice.did, "challenge": challenge["challenge"], "signature": signature}
+    opened = await http.post("/squid/sessions", json=body)
+    assert opened.status_code == 201, opened.text
+    session = {"Authorization": f"Bearer {opened.json()['token']}"}
+    assert (await http.get("/squid/me", headers=session)).json()["did"] == alice.did
+    reused = await http.post("/squid/sessions", json=body)
+    assert reused.status_code == 401, "a challenge is spent once"
+    assert (await http.delete("/squid/sessions/current", headers=session)).status_code == 204
+    assert (await http.get("/squid/me", headers=session)).status_code == 401
+
+
+async def test_challenge_signed_by_another_key_is_refused(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    from anarq.qlock import encode_signature
+    from anarq.qlock import sign as qsign
+
+    await register(http, alice)
+    challenge = (await http.post("/squid/sessions/challenge")).json()
+    other = SigningKey.generate(hybrid=False)
+    body = {
+        "did": alice.did,
+        "challenge": challenge["challenge"],
+        "signature": encode_signature(qsign(other, challenge["sign"].encode())),
+    }
+    assert (await http.post("/squid/sessions", json=body)).status_code == 401

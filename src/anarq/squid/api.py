@@ -8,10 +8,13 @@ from anarq.gateway.auth import caller
 from anarq.kernel.guard import Context
 from anarq.squid.models import (
     AidLink,
+    Challenge,
     Identity,
     Registration,
     Resolution,
     Rotation,
+    Session,
+    SessionRequest,
     SubIdentityRequest,
 )
 from anarq.squid.service import SquidService
@@ -115,3 +118,37 @@ def list_subs(
 @router.post("/aid-links/verify", summary="Check a root's revealed link to an anonymous identity")
 def verify_aid_link(body: AidLink, svc: SquidService = Depends(service)) -> dict[str, bool]:
     return {"linked": svc.verify_aid_link(body)}
+
+
+@router.post(
+    "/sessions/challenge",
+    summary="A challenge to sign for a browser sign-in",
+    response_model=Challenge,
+)
+def challenge(svc: SquidService = Depends(service)) -> Challenge:
+    return svc.challenge()
+
+
+@router.post(
+    "/sessions",
+    summary="Exchange a signed challenge for a session token",
+    response_model=Session,
+    status_code=201,
+)
+def open_session(body: SessionRequest, svc: SquidService = Depends(service)) -> Session:
+    return svc.open_session(body)
+
+
+@router.delete(
+    "/sessions/current", summary="Log out: end the session of this token", status_code=204
+)
+def end_session(
+    request: Request, ctx: Context = Depends(caller), svc: SquidService = Depends(service)
+) -> None:
+    from anarq.kernel.errors import Unauthenticated
+
+    header = request.headers.get("authorization", "")
+    token = header.partition(" ")[2].strip()
+    if ctx.actor.kind != "identity" or not token:
+        raise Unauthenticated("log out with the session's bearer token")
+    svc.end_session(token)

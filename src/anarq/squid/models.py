@@ -100,3 +100,23 @@ class Resolution(BaseModel):
     did_document: dict[str, Any]
     registered: bool
     identity: Identity | None
+
+
+class Challenge(BaseModel):
+    challenge: str
+    expires_at: datetime
+    sign: str = Field(description="The exact text to sign (Qlock signature, base64url).")
+
+
+class SessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    did: str = Field(min_length=8, max_length=200)
+    challenge: str = Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    signature: str = Field(max_length=8192)
+
+
+class Session(BaseModel):
+    token: str = Field(description="Bearer token; shown once, kept by the node only as a hash.")
+    did: str
+    expires_at: datetime

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,11 +35,14 @@ from anarq.qlock import InvalidKey, VerifyKey, decode_signature, verify
 from anarq.squid import didkey, tables
 from anarq.squid.models import (
     AidLink,
+    Challenge,
     Identity,
     IdentityType,
     Registration,
     Resolution,
     Rotation,
+    Session,
+    SessionRequest,
     SubIdentityRequest,
 )
 
@@ -306,6 +310,93 @@ class SquidService:
         latest = tx.execute(select(func.max(e.c.seq)).where(e.c.did == did)).scalar_one_or_none()
         return int(latest if latest is not None else -1) + 1
 
+    # Browser sessions ----------------------------------------------------------------
+
+    def challenge(self) -> Challenge:
+        """A single-use challenge for a browser sign-in, valid for a few minutes."""
+        value = secrets.token_urlsafe(32)
+        expires = self.k.clock.now() + CHALLENGE_LIFETIME
+        with self.k.db.write() as tx:
+            tx.execute(
+                delete(tables.challenges).where(tables.challenges.c.expires_at < self.k.clock.now())
+            )
+            tx.execute(insert(tables.challenges).values(challenge=value, expires_at=expires))
+        return Challenge(challenge=value, expires_at=expires, sign=challenge_text(value))
+
+    def open_session(self, request: SessionRequest) -> Session:
+        """Exchange a signed challenge for a short-lived session token.
+
+        The signature is checked against the identity's current key; the challenge is
+        spent whether or not the signature is good. No private key travels.
+        """
+        now = self.k.clock.now()
+        with self.k.db.write() as tx:
+            spent = tx.execute(
+                delete(tables.challenges)
+                .where(
+                    tables.challenges.c.challenge == request.challenge,
+                    tables.challenges.c.expires_at >= now,
+                )
+                .returning(tables.challenges.c.challenge)
+            ).first()
+        if spent is None:
+            raise Unauthenticated("unknown or expired challenge; ask for a new one")
+        try:
+            verify(
+                self.current_key(request.did),
+                challenge_text(request.challenge),
+                decode_signature(request.signature),
+            )
+        except Unauthenticated:
+            raise
+        except Exception:
+            raise Unauthenticated("the challenge was not signed by this identity's key") from None
+        token = SESSION_PREFIX + secrets.token_urlsafe(32)
+        expires = now + SESSION_LIFETIME
+        with self.k.db.write() as tx:
+            tx.execute(
+                insert(tables.sessions).values(
+                    token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+                    did=request.did,
+                    created_at=now,
+                    expires_at=expires,
+                )
+            )
+        return Session(token=token, did=request.did, expires_at=expires)
+
+    def authenticate_bearer(self, token: str) -> Actor | None:
+        """The identity behind a live session token, else None (a gateway authenticator)."""
+        if not token.startswith(SESSION_PREFIX):
+            return None
+        s = tables.sessions
+        with self.k.db.read() as conn:
+            did = conn.execute(
+                select(s.c.did).where(
+                    s.c.token_sha256 == hashlib.sha256(token.encode()).hexdigest(),
+                    s.c.ended_at.is_(None),
+                    s.c.expires_at > self.k.clock.now(),
+                )
+            ).scalar_one_or_none()
+        if did is None:
+            return None
+        row = self._row(did)
+        if row is not None and row["revoked_at"] is not None:
+            return None
+        return Actor(id=did, kind="identity")
+
+    def end_session(self, token: str) -> None:
+        """Log out: the token stops working at once."""
+        s = tables.sessions
+        with self.k.db.write() as tx:
+            tx.execute(
+                update(s)
+                .where(
+                    s.c.token_sha256 == hashlib.sha256(token.encode()).hexdigest(),
+                    s.c.ended_at.is_(None),
+                )
+                .values(ended_at=self.k.clock.now())
+            )
+
     # Sub-identities ------------------------------------------------------------------
 
     def create_sub(self, ctx: Context, root: str, request: SubIdentityRequest) -> Identity:
@@ -426,6 +517,17 @@ class SquidService:
             registered=row is not None,
             identity=self.identity(did) if row is not None else None,
         )
+
+
+SESSION_PREFIX = "anq_ses_"
+SESSION_LIFETIME = timedelta(hours=1)
+CHALLENGE_LIFETIME = timedelta(minutes=5)
+CHALLENGE_CONTEXT = "anarq-sign-in/v1"
+
+
+def challenge_text(challenge: str) -> bytes:
+    """What a browser sign-in signs: a fixed context, so the signature means nothing else."""
+    return f"{CHALLENGE_CONTEXT}\n{challenge}".encode()
 
 
 SUB_STATEMENT = "anarq-sub-identity/v1"

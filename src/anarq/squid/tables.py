@@ -63,3 +63,21 @@ aid_counts = Table(
     Column("root_did", String(DID_MAX), primary_key=True),
     Column("count", Integer, nullable=False),
 )
+
+# Browser sign-in: a challenge the identity signs, then a short-lived session token.
+challenges = Table(
+    "squid_challenges",
+    metadata,
+    Column("challenge", String(64), primary_key=True),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+sessions = Table(
+    "squid_sessions",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("did", String(DID_MAX), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime(), nullable=True),
+)
