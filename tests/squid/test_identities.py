@@ -318,7 +318,7 @@ async def test_browser_signs_in_with_a_challenge_and_logs_out(
     from anarq.qlock import sign as qsign
 
     await register(http, alice)
-    challenge = (await http.post("/squid/sessions/challenge")).json()
+    challenge = (await http.get("/squid/sessions/challenge")).json()
     signature = encode_signature(qsign(alice.key, challenge["sign"].encode()))
     body = {"did": alice.did, "challenge": challenge["challenge"], "signature": signature}
     opened = await http.post("/squid/sessions", json=body)
@@ -338,7 +338,7 @@ async def test_challenge_signed_by_another_key_is_refused(
     from anarq.qlock import sign as qsign
 
     await register(http, alice)
-    challenge = (await http.post("/squid/sessions/challenge")).json()
+    challenge = (await http.get("/squid/sessions/challenge")).json()
     other = SigningKey.generate(hybrid=False)
     body = {
         "did": alice.did,

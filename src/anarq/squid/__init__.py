@@ -9,10 +9,10 @@ from anarq.kernel import Kernel
 from anarq.kernel.module import Module
 
 
-def _build(kernel: Kernel, _needs: Mapping[str, Any]) -> Any:
+def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
     from anarq.squid.service import SquidService
 
-    return SquidService(kernel)
+    return SquidService(kernel, needs["node"])
 
 
 def _install(kernel: Kernel, service: Any) -> None:
@@ -34,11 +34,11 @@ def module() -> Module:
             tables.nonces,
             tables.key_events,
             tables.aid_counts,
-            tables.challenges,
             tables.sessions,
         ),
         router=router,
         cli=app,
         command="id",
+        requires=("node",),
         install=_install,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from anarq.gateway.auth import caller
 from anarq.kernel.guard import Context
@@ -120,12 +120,13 @@ def verify_aid_link(body: AidLink, svc: SquidService = Depends(service)) -> dict
     return {"linked": svc.verify_aid_link(body)}
 
 
-@router.post(
+@router.get(
     "/sessions/challenge",
-    summary="A challenge to sign for a browser sign-in",
+    summary="A fresh challenge to sign for a browser sign-in",
     response_model=Challenge,
 )
-def challenge(svc: SquidService = Depends(service)) -> Challenge:
+def challenge(response: Response, svc: SquidService = Depends(service)) -> Challenge:
+    response.headers["Cache-Control"] = "no-store"  # every sign-in needs its own
     return svc.challenge()
 
 

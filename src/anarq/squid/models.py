@@ -112,7 +112,7 @@ class SessionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     did: str = Field(min_length=8, max_length=200)
-    challenge: str = Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    challenge: str = Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
     signature: str = Field(max_length=8192)
 
 

@@ -31,6 +31,7 @@ from anarq.kernel import Kernel
 from anarq.kernel.db import insert_ignore
 from anarq.kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from anarq.kernel.guard import Actor, Context, SignedRequest
+from anarq.node.service import NodeService
 from anarq.qlock import InvalidKey, VerifyKey, decode_signature, verify
 from anarq.squid import didkey, tables
 from anarq.squid.models import (
@@ -90,8 +91,9 @@ class _KeyLookup(HTTPSignatureKeyResolver):
 
 
 class SquidService:
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: Kernel, node: NodeService) -> None:
         self.k = kernel
+        self.node = node
         self._verifier = HTTPMessageVerifier(
             signature_algorithm=algorithms.ED25519, key_resolver=_KeyLookup(self)
         )
@@ -313,33 +315,37 @@ class SquidService:
     # Browser sessions ----------------------------------------------------------------
 
     def challenge(self) -> Challenge:
-        """A single-use challenge for a browser sign-in, valid for a few minutes."""
-        value = secrets.token_urlsafe(32)
+        """A challenge for a browser sign-in, valid for a few minutes.
+
+        Stateless: the challenge carries its expiry and a MAC under a key derived from
+        the node key, so asking for one writes nothing (anyone may ask) and any worker
+        can check it. It is spent, once, when a session is opened with it.
+        """
         expires = self.k.clock.now() + CHALLENGE_LIFETIME
-        with self.k.db.write() as tx:
-            tx.execute(
-                delete(tables.challenges).where(tables.challenges.c.expires_at < self.k.clock.now())
-            )
-            tx.execute(insert(tables.challenges).values(challenge=value, expires_at=expires))
+        body = f"{int(expires.timestamp())}.{secrets.token_urlsafe(18)}"
+        value = f"{body}.{self._challenge_mac(body)}"
         return Challenge(challenge=value, expires_at=expires, sign=challenge_text(value))
+
+    def _challenge_mac(self, body: str) -> str:
+        key = hashlib.sha256(b"anarq-challenge/v1" + self.node.identity.signing_key().to_bytes())
+        mac = hmac.new(key.digest(), body.encode(), hashlib.sha256).digest()[:18]
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
     def open_session(self, request: SessionRequest) -> Session:
         """Exchange a signed challenge for a short-lived session token.
 
-        The signature is checked against the identity's current key; the challenge is
-        spent whether or not the signature is good. No private key travels.
+        The challenge must be this node's, unexpired and unused; the signature is
+        checked against the identity's current key. No private key travels.
         """
         now = self.k.clock.now()
-        with self.k.db.write() as tx:
-            spent = tx.execute(
-                delete(tables.challenges)
-                .where(
-                    tables.challenges.c.challenge == request.challenge,
-                    tables.challenges.c.expires_at >= now,
-                )
-                .returning(tables.challenges.c.challenge)
-            ).first()
-        if spent is None:
+        body, _, mac = request.challenge.rpartition(".")
+        expiry = body.partition(".")[0]
+        if (
+            not body
+            or not expiry.isdigit()
+            or not hmac.compare_digest(mac, self._challenge_mac(body))
+            or int(expiry) < now.timestamp()
+        ):
             raise Unauthenticated("unknown or expired challenge; ask for a new one")
         try:
             verify(
@@ -351,6 +357,9 @@ class SquidService:
             raise
         except Exception:
             raise Unauthenticated("the challenge was not signed by this identity's key") from None
+        self._spend_nonce(
+            hashlib.sha256(request.challenge.encode()).hexdigest()[:64], request.did, now
+        )
         token = SESSION_PREFIX + secrets.token_urlsafe(32)
         expires = now + SESSION_LIFETIME
         with self.k.db.write() as tx:

@@ -64,14 +64,7 @@ aid_counts = Table(
     Column("count", Integer, nullable=False),
 )
 
-# Browser sign-in: a challenge the identity signs, then a short-lived session token.
-challenges = Table(
-    "squid_challenges",
-    metadata,
-    Column("challenge", String(64), primary_key=True),
-    Column("expires_at", UtcDateTime(), nullable=False),
-)
-
+# Browser sign-in sessions: short-lived bearer tokens, kept only as hashes.
 sessions = Table(
     "squid_sessions",
     metadata,

@@ -2,7 +2,7 @@
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2026-11-24 23:17:01.391994
+Create Date: 2026-11-24 23:24:29.472703
 """
 
 from __future__ import annotations
@@ -19,12 +19,6 @@ depends_on = None
 def upgrade() -> None:
 
     op.create_table(
-        "squid_challenges",
-        sa.Column("challenge", sa.String(length=64), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("challenge", name=op.f("pk_squid_challenges")),
-    )
-    op.create_table(
         "squid_sessions",
         sa.Column("token_sha256", sa.String(length=64), nullable=False),
         sa.Column("did", sa.String(length=200), nullable=False),
@@ -38,4 +32,3 @@ def upgrade() -> None:
 def downgrade() -> None:
 
     op.drop_table("squid_sessions")
-    op.drop_table("squid_challenges")
