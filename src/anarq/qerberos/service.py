@@ -14,16 +14,15 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from anarq.kernel import Kernel
 from anarq.kernel.clock import rfc3339
-from anarq.kernel.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthenticated
+from anarq.kernel.errors import BadRequest, NotFound, RateLimited, Unauthenticated
 from anarq.kernel.guard import Context, Verdict
 from anarq.kernel.ids import new_id
 from anarq.node.service import NodeService
@@ -129,7 +128,9 @@ class QerberosService:
             if not pending:
                 return None
             tx.execute(
-                update(e).where(e.c.seq == _bind("b_seq")).values(leaf_index=_bind("b_index")),
+                update(e)
+                .where(e.c.seq == bindparam("b_seq"))
+                .values(leaf_index=bindparam("b_index")),
                 [{"b_seq": row.seq, "b_index": size + i} for i, row in enumerate(pending)],
             )
             store = DatabaseNodeStore(tx, size)
@@ -210,7 +211,7 @@ class QerberosService:
 
     def entries(self, ctx: Context, *, after: int = -1, limit: int = 100) -> list[Entry]:
         """Integrated entries in tree order from leaf index `after + 1`. Operator only."""
-        self._require_operator(ctx)
+        self.k.check(ctx, "read", "qerberos:log:*")
         if not 1 <= limit <= EXPORT_PAGE_MAX:
             raise BadRequest(f"limit must be 1 to {EXPORT_PAGE_MAX}")
         e = tables.entries
@@ -267,7 +268,7 @@ class QerberosService:
 
     def export(self, ctx: Context) -> dict[str, Any]:
         """Everything an offline verifier needs: entries, signed heads, the signer's key."""
-        self._require_operator(ctx)
+        self.k.check(ctx, "read", "qerberos:log:*")
         with self.k.db.read() as conn:
             heads = [
                 self._head(row).model_dump(mode="json")
@@ -305,24 +306,6 @@ class QerberosService:
         return ctx.actor.kind in ("operator", "node") or (
             ctx.actor.authenticated and row["actor"] == ctx.actor.id
         )
-
-    def _require_operator(self, ctx: Context) -> None:
-        if ctx.actor.kind in ("operator", "node"):
-            return
-        self.k.guard.record(ctx, "read", "qerberos:log:*", "deny")
-        if not ctx.actor.authenticated:
-            raise Unauthenticated("the whole audit log is for the node's operator")
-        raise Forbidden("the whole audit log is for the node's operator")
-
-
-def _bind(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)
-
-
-def leaves_root(leaves: Sequence[str]) -> bytes:
-    return merkle.root_of_leaves([merkle.leaf_hash(leaf.encode()) for leaf in leaves])
 
 
 class SecurityDesk:
@@ -419,7 +402,7 @@ class SecurityDesk:
         log.warning("security alert %s on %s: %s", kind, subject, details)
 
     def alerts(self, ctx: Context, status: str | None = None) -> list[Alert]:
-        _require_operator(self.k, ctx)
+        self.k.check(ctx, "read", "qerberos:security:*")
         a = tables.alerts
         query = select(a).order_by(a.c.updated_at.desc()).limit(EXPORT_PAGE_MAX)
         if status is not None:
@@ -446,7 +429,7 @@ class SecurityDesk:
     def risk(self, ctx: Context, subject: str) -> Risk:
         """An explainable score from the last day's refusals and the open alerts."""
         if ctx.actor.kind not in ("operator", "node") and ctx.actor.id != subject:
-            _require_operator(self.k, ctx)
+            self.k.check(ctx, "read", "qerberos:security:*")
         since = self.k.clock.now() - RISK_WINDOW
         e, a = tables.entries, tables.alerts
         with self.k.db.read() as conn:
@@ -477,12 +460,3 @@ RISK_WINDOW = timedelta(hours=24)
 RISK_PER_DENIAL = 10
 RISK_DENIAL_CAP = 400
 RISK_PER_ALERT = {"low": 100, "medium": 200, "high": 400}
-
-
-def _require_operator(kernel: Kernel, ctx: Context) -> None:
-    if ctx.actor.kind in ("operator", "node"):
-        return
-    kernel.guard.record(ctx, "read", "qerberos:security:*", "deny")
-    if not ctx.actor.authenticated:
-        raise Unauthenticated("security data is for the node's operator")
-    raise Forbidden("security data is for the node's operator")

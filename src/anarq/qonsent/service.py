@@ -66,11 +66,6 @@ def covering_patterns(resource: str) -> list[str]:
     return list(dict.fromkeys(patterns))
 
 
-def _covered_by(pattern: str, resource: str) -> list[str]:
-    """`[resource]` if `pattern` is `resource` or a wildcard that covers it, else []."""
-    return [resource] if pattern in covering_patterns(resource) else []
-
-
 def _allows(actions: str, action: str) -> bool:
     held = actions.split(",")
     return action in held or "admin" in held
@@ -174,7 +169,7 @@ class QonsentService:
                 isinstance(capability, Capability)
                 and capability.holder == ctx.actor.id
                 and capability.expires_at > now
-                and resource in _covered_by(capability.resource, resource)
+                and capability.resource in covering_patterns(resource)
                 and ("admin" in capability.actions or action in capability.actions)
             ):
                 return True
@@ -218,7 +213,7 @@ class QonsentService:
                     raise CapabilityInvalid("a link does not follow the one before it")
             if "share" not in actions and "admin" not in actions:
                 raise CapabilityInvalid(f"{iss} may not delegate: its rights lack share")
-            if t_resource not in _covered_by(resource, t_resource):
+            if resource not in covering_patterns(t_resource):
                 raise CapabilityInvalid(f"link widens the resource beyond {resource}")
             if "admin" not in actions and not t_actions <= actions:
                 raise CapabilityInvalid("link widens the actions beyond its parent's")

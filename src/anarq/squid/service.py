@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,6 +52,7 @@ from anarq.squid.models import (
 SIGNATURE_WINDOW = timedelta(seconds=120)
 NONCE_MAX_CHARS = 64
 NONCE_MIN_CHARS = 16
+NONCE_PRUNE_EVERY_SECONDS = 30.0
 SIGNATURE_LABEL = "anarq"
 COVERED = ("@method", "@authority", "@path", "@query")
 COVERED_WITH_BODY = (*COVERED, "content-digest")
@@ -94,6 +96,7 @@ class SquidService:
     def __init__(self, kernel: Kernel, node: NodeService) -> None:
         self.k = kernel
         self.node = node
+        self._pruned_at = 0.0
         self._verifier = HTTPMessageVerifier(
             signature_algorithm=algorithms.ED25519, key_resolver=_KeyLookup(self)
         )
@@ -147,7 +150,10 @@ class SquidService:
 
     def _spend_nonce(self, nonce: str, did: str, now: datetime) -> None:
         with self.k.db.write() as tx:
-            tx.execute(delete(tables.nonces).where(tables.nonces.c.expires_at < now))
+            # Pruning spent nonces is housekeeping, not part of every request.
+            if time.monotonic() - self._pruned_at > NONCE_PRUNE_EVERY_SECONDS:
+                tx.execute(delete(tables.nonces).where(tables.nonces.c.expires_at < now))
+                self._pruned_at = time.monotonic()
             fresh = insert_ignore(
                 tx,
                 tables.nonces,
