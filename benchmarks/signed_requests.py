@@ -6,13 +6,16 @@ A real `anarq up` node (pinned to core 0) serves `GET /node/profile`. The client
 (pinned to core 1, Python asyncio + httpx) sends the same number of requests both ways
 with the same concurrency; signed requests are signed *before* the clock starts, so
 the figure is the server's cost: signature check, Content-Digest, and the single-use
-nonce written to the database. The ratio signed/unsigned is the figure.
+nonce written to the database. Two registered identities sign: a classical one (Ed25519)
+and a hybrid one (Ed25519 + ML-DSA-65, both checked). The ratios to unsigned are the
+figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import statistics
@@ -72,23 +75,32 @@ def build(url: str, count: int, signer: RequestSigner | None) -> list[httpx.Requ
 
 def run_backend(backend: str, count: int, connections: int) -> dict[str, Any]:
     env, database = cluster_env() if backend == "cluster" else ({}, "")
-    signer = RequestSigner.for_key(SigningKey.generate(hybrid=True))
+    classical = RequestSigner.for_key(SigningKey.generate(hybrid=False))
+    hybrid = RequestSigner.for_key(SigningKey.generate(hybrid=True))
     with tempfile.TemporaryDirectory() as data_dir:
         port = free_port()
         node = start_node(port, env, Path(data_dir))
         url = f"http://127.0.0.1:{port}"
         try:
-            register = httpx.Request("POST", f"{url}/squid/identities", json={"name": "bench"})
-            signer.sign(register)
-            assert httpx.Client().send(register).status_code == 201
-            warm = asyncio.run(fire(url, build(url, 200, signer), connections))
-            assert warm["failures"] == 0, "signed requests must succeed"
+            for name, signer in (("classical", classical), ("hybrid", hybrid)):
+                public = base64.b64encode(signer.key.verify_key.to_bytes()).decode()
+                register = httpx.Request(
+                    "POST", f"{url}/squid/identities", json={"name": name, "public_key": public}
+                )
+                signer.sign(register)
+                assert httpx.Client().send(register).status_code == 201
+                warm = asyncio.run(fire(url, build(url, 200, signer), connections))
+                assert warm["failures"] == 0, "signed requests must succeed"
             assert asyncio.run(fire(url, build(url, 50, None), connections))["failures"] == 0
             plain = asyncio.run(fire(url, build(url, count, None), connections))
             signing_started = time.perf_counter()
-            prepared = build(url, count, signer)
+            prepared = build(url, count, classical)
             signing_seconds = time.perf_counter() - signing_started
             signed = asyncio.run(fire(url, prepared, connections))
+            hybrid_started = time.perf_counter()
+            prepared = build(url, count, hybrid)
+            hybrid_signing_seconds = time.perf_counter() - hybrid_started
+            signed_hybrid = asyncio.run(fire(url, prepared, connections))
         finally:
             node.terminate()
             node.wait()
@@ -96,11 +108,16 @@ def run_backend(backend: str, count: int, connections: int) -> dict[str, Any]:
         drop_database(database)
     return {
         "unsigned": plain,
-        "signed": signed,
+        "signed_ed25519": signed,
+        "signed_hybrid": signed_hybrid,
         "ratio_signed_to_unsigned": round(
             signed["requests_per_second"] / plain["requests_per_second"], 3
         ),
+        "ratio_hybrid_to_unsigned": round(
+            signed_hybrid["requests_per_second"] / plain["requests_per_second"], 3
+        ),
         "client_signing_per_second": round(count / signing_seconds, 1),
+        "client_hybrid_signing_per_second": round(count / hybrid_signing_seconds, 1),
     }
 
 

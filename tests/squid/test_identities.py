@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import base64
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from http_message_signatures import HTTPMessageSigner, algorithms
+from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
 
 from anarq.kernel.guard import Context
 from anarq.kernel.node import Node
 from anarq.qerberos.service import QerberosService
 from anarq.qlock import SigningKey
-from anarq.sdk.signing import RequestSigner, _OneKey, _View
-from anarq.squid.service import COVERED_WITH_BODY
+from anarq.sdk.signing import RequestSigner, _View
+from anarq.squid.httpsig import COVERED, sign_request
 
 
 def signed(signer: RequestSigner, method: str, path: str, **kwargs: object) -> httpx.Request:
@@ -89,16 +90,123 @@ async def test_tampered_body_is_refused(http: httpx.AsyncClient, alice: RequestS
 async def test_stale_signature_is_refused(http: httpx.AsyncClient, alice: RequestSigner) -> None:
     await register(http, alice)
     request = httpx.Request("GET", "http://node.test/squid/me")
-    private = Ed25519PrivateKey.from_private_bytes(alice.key.ed25519_seed())
-    HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_OneKey(private)).sign(
+    sign_request(
         _View(request),
-        key_id=alice.did,
+        did=alice.did,
+        key=alice.key,
+        body=None,
         created=datetime.now(UTC) - timedelta(minutes=10),
-        nonce="n" * 24,
-        label="anarq",
-        covered_component_ids=("@method", "@authority", "@path", "@query"),
     )
     assert (await http.send(request)).status_code == 401
+
+
+def ed25519_only(request: httpx.Request, did: str, key: SigningKey, **overrides: object) -> None:
+    """Sign as a classical client would: one Ed25519 signature, no ML-DSA-65 beside it."""
+    private = Ed25519PrivateKey.from_private_bytes(key.ed25519_seed())
+    options: dict[str, object] = {
+        "key_id": did,
+        "created": datetime.now(UTC),
+        "nonce": secrets.token_urlsafe(18),
+        "label": "anarq",
+        "covered_component_ids": COVERED,
+    }
+    options.update(overrides)
+    HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_Key(private)).sign(
+        _View(request),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+class _Key(HTTPSignatureKeyResolver):
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self.private = private
+
+    def resolve_private_key(self, key_id: str) -> Ed25519PrivateKey:
+        return self.private
+
+    def resolve_public_key(self, key_id: str) -> object:
+        return self.private.public_key()
+
+
+async def test_classical_identity_signs_once(http: httpx.AsyncClient) -> None:
+    bob = RequestSigner.for_key(SigningKey.generate(hybrid=False))
+    assert (await register(http, bob, "bob")).status_code == 201
+    request = httpx.Request("GET", "http://node.test/squid/me")
+    ed25519_only(request, bob.did, bob.key)
+    assert "anarq-pq" not in request.headers["Signature-Input"]
+    response = await http.send(request)
+    assert response.status_code == 200, response.text
+    assert response.json()["hybrid"] is False
+
+
+async def test_hybrid_identity_signs_with_both_halves(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    await register(http, alice)
+    request = signed(alice, "POST", "/squid/identities", json={"name": "x"})
+    labels = request.headers["Signature-Input"]
+    assert 'anarq=("@method"' in labels and 'anarq-pq=("@method"' in labels
+    assert 'alg="ml-dsa-65"' in labels
+    me = await http.send(signed(alice, "GET", "/squid/me"))
+    assert me.status_code == 200, me.text
+
+
+async def test_hybrid_identity_cannot_be_downgraded_to_ed25519(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    await register(http, alice)
+    request = httpx.Request("GET", "http://node.test/squid/me")
+    ed25519_only(request, alice.did, alice.key)
+    response = await http.send(request)
+    assert response.status_code == 401
+    assert "hybrid" in response.json()["detail"]
+
+    # The full request with its ML-DSA-65 half removed is refused too.
+    stripped = signed(alice, "GET", "/squid/me")
+    for header in ("Signature-Input", "Signature"):
+        value = stripped.headers[header]
+        stripped.headers[header] = ", ".join(
+            part for part in value.split(", ") if not part.startswith("anarq-pq=")
+        )
+    assert (await http.send(stripped)).status_code == 401
+
+
+async def test_hybrid_halves_must_agree_and_both_verify(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    await register(http, alice)
+    # The ML-DSA-65 half from another key.
+    impostor = RequestSigner(did=alice.did, key=SigningKey.generate(hybrid=True))
+    mixed = httpx.Request("GET", "http://node.test/squid/me")
+    ed25519_only(mixed, alice.did, alice.key, tag="anarq", nonce="n" * 24)
+    other = httpx.Request("GET", "http://node.test/squid/me")
+    impostor.sign(other)
+    pq_input = [
+        part
+        for part in other.headers["Signature-Input"].split(", ")
+        if part.startswith("anarq-pq=")
+    ]
+    pq_sig = [
+        part for part in other.headers["Signature"].split(", ") if part.startswith("anarq-pq=")
+    ]
+    mixed.headers["Signature-Input"] += ", " + pq_input[0]
+    mixed.headers["Signature"] += ", " + pq_sig[0]
+    response = await http.send(mixed)
+    assert response.status_code == 401, response.text
+
+    # Both halves valid but over different nonces: not the same request.
+    nonce_a = httpx.Request("GET", "http://node.test/squid/me")
+    sign_request(_View(nonce_a), did=alice.did, key=alice.key, body=None, nonce="a" * 24)
+    nonce_b = httpx.Request("GET", "http://node.test/squid/me")
+    sign_request(_View(nonce_b), did=alice.did, key=alice.key, body=None, nonce="b" * 24)
+    spliced = httpx.Request("GET", "http://node.test/squid/me")
+    for header in ("Signature-Input", "Signature"):
+        ed = [p for p in nonce_a.headers[header].split(", ") if p.startswith("anarq=")]
+        pq = [p for p in nonce_b.headers[header].split(", ") if p.startswith("anarq-pq=")]
+        spliced.headers[header] = f"{ed[0]}, {pq[0]}"
+    response = await http.send(spliced)
+    assert response.status_code == 401
+    assert "nonce" in response.json()["detail"]
 
 
 async def test_signature_by_another_key_is_refused(
@@ -109,19 +217,13 @@ async def test_signature_by_another_key_is_refused(
     assert (await http.send(signed(impostor, "GET", "/squid/me"))).status_code == 401
 
 
-async def test_signature_must_cover_the_body(http: httpx.AsyncClient, alice: RequestSigner) -> None:
-    request = httpx.Request("POST", "http://node.test/squid/identities", json={"name": "alice"})
-    private = Ed25519PrivateKey.from_private_bytes(alice.key.ed25519_seed())
-    HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_OneKey(private)).sign(
-        _View(request),
-        key_id=alice.did,
-        created=datetime.now(UTC),
-        nonce="m" * 24,
-        label="anarq",
-        covered_component_ids=("@method", "@authority", "@path", "@query"),
-    )
-    assert (await http.send(request)).status_code == 401
-    assert "content-digest" in COVERED_WITH_BODY
+async def test_signature_must_cover_the_body(http: httpx.AsyncClient) -> None:
+    bob = RequestSigner.for_key(SigningKey.generate(hybrid=False))
+    request = httpx.Request("POST", "http://node.test/squid/identities", json={"name": "bob"})
+    ed25519_only(request, bob.did, bob.key)
+    response = await http.send(request)
+    assert response.status_code == 401
+    assert "content-digest" in response.json()["detail"].lower()
 
 
 async def test_refused_authentication_is_audited(node: Node, http: httpx.AsyncClient) -> None:
@@ -346,3 +448,21 @@ async def test_challenge_signed_by_another_key_is_refused(
         "signature": encode_signature(qsign(other, challenge["sign"].encode())),
     }
     assert (await http.post("/squid/sessions", json=body)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("signature_input", "signature"),
+    [
+        ("!!!", "anarq=:AAAA:"),
+        ('anarq=("@method");keyid="x", anarq-pq=("@method")', "anarq=:AAAA:"),
+        ('anarq=("@method");keyid="did:key:z6Mk";tag="anarq"', "anarq=:AAAA:, anarq-pq=:AA:"),
+    ],
+)
+async def test_malformed_signature_headers_are_401(
+    http: httpx.AsyncClient, signature_input: str, signature: str
+) -> None:
+    response = await http.get(
+        "/squid/me", headers={"Signature-Input": signature_input, "Signature": signature}
+    )
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

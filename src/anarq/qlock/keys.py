@@ -189,6 +189,10 @@ class VerifyKey:
         """The raw 32-byte Ed25519 public key (what did:key encodes)."""
         return self._form[1 : 1 + ED25519_KEY_BYTES]
 
+    def mldsa65_bytes(self) -> bytes | None:
+        """The raw ML-DSA-65 public key of a hybrid key (FIPS 204 encoding), else None."""
+        return None if self._mldsa65 is None else self._mldsa65.public_bytes_raw()
+
     @property
     def algorithm(self) -> str:
         return ALGORITHM_NAMES[self._form[0]]
@@ -268,6 +272,10 @@ class SigningKey:
     def ed25519_seed(self) -> bytes:
         """The raw 32-byte Ed25519 secret key (RFC 8032 §5.1.5 input)."""
         return self._ed25519.private_bytes_raw()
+
+    def mldsa65_seed(self) -> bytes | None:
+        """The 32-byte ML-DSA-65 seed (FIPS 204 ξ) of a hybrid key, else None."""
+        return None if self._mldsa65 is None else self._mldsa65.private_bytes_raw()
 
     @property
     def verify_key(self) -> VerifyKey:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
 
 from anarq.qlock import SigningKey
 from anarq.squid.didkey import did_from_ed25519
-from anarq.squid.service import COVERED, COVERED_WITH_BODY, SIGNATURE_LABEL
+from anarq.squid.httpsig import sign_request
 
 
 @dataclass(frozen=True)
 class RequestSigner:
-    """An identity that signs requests: its DID and its private key."""
+    """An identity that signs requests: its DID and its private key.
+
+    A hybrid key (Ed25519 + ML-DSA-65) signs every request with both halves.
+    """
 
     did: str
     key: SigningKey
@@ -30,29 +28,7 @@ class RequestSigner:
     def sign(self, request: httpx.Request) -> None:
         """Add `Signature-Input`, `Signature` (and `Content-Digest` for a body) in place."""
         body = request.read()
-        private = Ed25519PrivateKey.from_private_bytes(self.key.ed25519_seed())
-        HTTPMessageSigner(
-            signature_algorithm=algorithms.ED25519, key_resolver=_OneKey(private)
-        ).sign(
-            _View(request),
-            key_id=self.did,
-            created=datetime.now(UTC),
-            nonce=secrets.token_urlsafe(24),
-            label=SIGNATURE_LABEL,
-            covered_component_ids=COVERED_WITH_BODY if body else COVERED,
-            body=body if body else None,
-        )
-
-
-class _OneKey(HTTPSignatureKeyResolver):
-    def __init__(self, private: Ed25519PrivateKey) -> None:
-        self.private = private
-
-    def resolve_private_key(self, key_id: str) -> Ed25519PrivateKey:
-        return self.private
-
-    def resolve_public_key(self, key_id: str) -> Any:
-        return self.private.public_key()
+        sign_request(_View(request), did=self.did, key=self.key, body=body or None)
 
 
 class _View:

@@ -2,8 +2,9 @@
 
 A root identity is a `did:key` (Ed25519) created on the user's device; registering it
 with the node is a request signed by that key. Every authenticated request is signed
-with RFC 9421 HTTP Message Signatures (Ed25519) over method, authority, path, query and
-(with a body) its RFC 9530 `Content-Digest`, with `created` and a single-use `nonce`.
+with RFC 9421 HTTP Message Signatures (Ed25519, and ML-DSA-65 beside it for hybrid
+identities; see `httpsig`) over method, authority, path, query and (with a body) its
+RFC 9530 `Content-Digest`, with `created` and a single-use `nonce`.
 """
 
 from __future__ import annotations
@@ -13,18 +14,8 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from http_message_signatures import (
-    HTTPMessageVerifier,
-    HTTPSignatureKeyResolver,
-    InvalidSignature,
-    algorithms,
-)
-from http_message_signatures.exceptions import HTTPMessageSignaturesException
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -34,7 +25,7 @@ from anarq.kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unaut
 from anarq.kernel.guard import Actor, Context, SignedRequest
 from anarq.node.service import NodeService
 from anarq.qlock import InvalidKey, VerifyKey, decode_signature, verify
-from anarq.squid import didkey, tables
+from anarq.squid import didkey, httpsig, tables
 from anarq.squid.models import (
     AidLink,
     Challenge,
@@ -53,43 +44,6 @@ SIGNATURE_WINDOW = timedelta(seconds=120)
 NONCE_MAX_CHARS = 64
 NONCE_MIN_CHARS = 16
 NONCE_PRUNE_EVERY_SECONDS = 30.0
-SIGNATURE_LABEL = "anarq"
-COVERED = ("@method", "@authority", "@path", "@query")
-COVERED_WITH_BODY = (*COVERED, "content-digest")
-
-
-class _RequestView:
-    """The shape `http_message_signatures` reads: method, url, headers with items()."""
-
-    def __init__(self, request: SignedRequest) -> None:
-        self.method = request.method
-        self.url = request.url
-        self.headers = _Fields(request.headers)
-
-
-class _Fields:
-    def __init__(self, fields: list[tuple[str, str]]) -> None:
-        self._fields = fields
-
-    def items(self) -> Iterable[tuple[str, str]]:
-        return iter(self._fields)
-
-    def __iter__(self) -> Any:
-        return iter(dict.fromkeys(name for name, _ in self._fields))
-
-    def __contains__(self, name: object) -> bool:
-        return any(field.lower() == str(name).lower() for field, _ in self._fields)
-
-
-class _KeyLookup(HTTPSignatureKeyResolver):
-    def __init__(self, service: SquidService) -> None:
-        self.service = service
-
-    def resolve_public_key(self, key_id: str) -> Ed25519PublicKey:
-        return Ed25519PublicKey.from_public_bytes(self.service.current_key(key_id).ed25519_bytes())
-
-    def resolve_private_key(self, key_id: str) -> Any:
-        raise LookupError("the node never holds a caller's private key")
 
 
 class SquidService:
@@ -97,9 +51,6 @@ class SquidService:
         self.k = kernel
         self.node = node
         self._pruned_at = 0.0
-        self._verifier = HTTPMessageVerifier(
-            signature_algorithm=algorithms.ED25519, key_resolver=_KeyLookup(self)
-        )
 
     # Keys ------------------------------------------------------------------------------
 
@@ -124,29 +75,23 @@ class SquidService:
     def authenticate_signed(self, request: SignedRequest) -> Actor:
         """The identity that signed `request`; `Unauthenticated` saying why if none did."""
         try:
-            [result] = self._verifier.verify(
-                _RequestView(request),
+            verified = httpsig.verify_request(
+                httpsig.RequestView(request.method, request.url, request.headers),
+                request.body,
+                self.current_key,
                 max_age=SIGNATURE_WINDOW,
-                expect_label=None,
-                require_components=COVERED_WITH_BODY if request.body else COVERED,
-                body=request.body,
             )
-        except (InvalidSignature, HTTPMessageSignaturesException) as exc:
+        except httpsig.SignatureRefused as exc:
             raise Unauthenticated(f"request signature refused: {exc}") from None
-        except ValueError as exc:  # an unusable key id
-            raise Unauthenticated(f"request signature refused: {exc}") from None
-        did = str(result.parameters.get("keyid", ""))
-        created = int(result.parameters.get("created", 0))
         now = self.k.clock.now()
-        if datetime.fromtimestamp(created, UTC) > now + SIGNATURE_WINDOW:
+        if verified.created > now + SIGNATURE_WINDOW:
             raise Unauthenticated("request signature is dated in the future")
-        nonce = result.nonce or ""
-        if not NONCE_MIN_CHARS <= len(nonce) <= NONCE_MAX_CHARS:
+        if not NONCE_MIN_CHARS <= len(verified.nonce) <= NONCE_MAX_CHARS:
             raise Unauthenticated(
                 f"signed requests need a nonce of {NONCE_MIN_CHARS} to {NONCE_MAX_CHARS} characters"
             )
-        self._spend_nonce(nonce, did, now)
-        return Actor(id=did, kind="identity")
+        self._spend_nonce(verified.nonce, verified.did, now)
+        return Actor(id=verified.did, kind="identity")
 
     def _spend_nonce(self, nonce: str, did: str, now: datetime) -> None:
         with self.k.db.write() as tx:
