@@ -121,3 +121,35 @@ def test_times_come_back_as_utc(settings: Settings, node: Node) -> None:
         value = conn.execute(select(table.c.at)).scalar_one()
     assert value == moment
     assert value.tzinfo is not None
+
+
+def test_deferred_inserts_land_at_commit_and_vanish_on_rollback(node: Node) -> None:
+    from anarq.kernel.db import defer_insert
+    from anarq.kernel.tables import consumed
+
+    now = datetime.now(UTC)
+    statement = insert(consumed)
+
+    def row(n: int) -> dict[str, object]:
+        return {"subscription": "deferred", "event_id": f"{n:026d}", "consumed_at": now}
+
+    def count() -> int:
+        with node.kernel.db.read() as conn:
+            rows = conn.execute(select(consumed).where(consumed.c.subscription == "deferred"))
+            return len(rows.all())
+
+    with node.kernel.db.write() as tx:
+        for n in range(5):
+            defer_insert(tx, statement, row(n))
+        seen_inside = tx.execute(select(consumed).where(consumed.c.subscription == "deferred"))
+        assert seen_inside.all() == []  # queued, not yet written
+    assert count() == 5
+
+    with pytest.raises(RuntimeError), node.kernel.db.write() as tx:
+        defer_insert(tx, statement, row(10))
+        raise RuntimeError("change failed")
+    assert count() == 5
+
+    with node.kernel.db.write() as tx:  # the queue of a failed transaction does not leak
+        pass
+    assert count() == 5

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
 
 from anarq.kernel.errors import BackendUnavailable, MigrationRequired
@@ -124,7 +125,15 @@ class Database:
         with self._connect() as conn:
             conn = conn.execution_options(anarq_write=True)
             with conn.begin():
-                yield conn
+                deferred: dict[Executable, list[dict[str, Any]]] = {}
+                conn.info[_DEFERRED] = deferred
+                try:
+                    yield conn
+                    # Rows queued with `defer_insert`: one executemany per statement.
+                    for statement, rows in deferred.items():
+                        conn.execute(statement, rows)
+                finally:
+                    conn.info.pop(_DEFERRED, None)
         for callback in self._after_commit:
             callback()
 
@@ -190,6 +199,23 @@ class Database:
             raise MigrationRequired(
                 f"database is at {current or 'an empty schema'}, code needs {head}"
             )
+
+
+_DEFERRED = "anarq_deferred_inserts"
+
+
+def defer_insert(tx: Connection, statement: Executable, row: dict[str, Any]) -> None:
+    """Insert `row` with `statement` when `tx` (a `Database.write()`) is about to commit.
+
+    Rows queued this way go in with one executemany per statement: one round trip for
+    many rows (audit entries, above all). Readers inside `tx` do not see them yet. Outside
+    a `write()` transaction the row is inserted at once.
+    """
+    deferred = tx.info.get(_DEFERRED)
+    if deferred is None:
+        tx.execute(statement, row)
+    else:
+        deferred.setdefault(statement, []).append(row)
 
 
 def insert_ignore(tx: Connection, table: Table, values: dict[str, Any]) -> bool:

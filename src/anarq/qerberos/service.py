@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from anarq.kernel import Kernel
 from anarq.kernel.clock import rfc3339
+from anarq.kernel.db import defer_insert
 from anarq.kernel.errors import BadRequest, NotFound, RateLimited, Unauthenticated
 from anarq.kernel.guard import Context, Verdict
 from anarq.kernel.ids import new_id
@@ -96,7 +97,8 @@ class QerberosService:
             "verdict": verdict,
             "request_id": ctx.request_id[:64],
         }
-        tx.execute(
+        defer_insert(
+            tx,
             _INSERT_ENTRY,
             {
                 "time": time,

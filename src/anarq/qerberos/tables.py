@@ -22,7 +22,14 @@ entries = Table(
     # The exact bytes hashed into the tree (canonical JSON of the fields above).
     Column("leaf", Text, nullable=False),
 )
-Index("ix_qerberos_entries_pending", entries.c.leaf_index, entries.c.seq)
+# Entries waiting for integration, in the order integration takes them: a partial index,
+# so it stays as small as the backlog however long the log grows.
+Index(
+    "ix_qerberos_entries_pending",
+    entries.c.seq,
+    postgresql_where=entries.c.leaf_index.is_(None),
+    sqlite_where=entries.c.leaf_index.is_(None),
+)
 Index("ix_qerberos_entries_actor", entries.c.actor, entries.c.seq)
 
 tree_nodes = Table(
