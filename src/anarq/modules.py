@@ -9,6 +9,13 @@ from anarq.kernel.module import Module
 
 @cache
 def installed_modules() -> tuple[Module, ...]:
-    from anarq import node, qerberos, qlock, qonsent, squid
+    from anarq import node, qdrive, qerberos, qlock, qonsent, squid
 
-    return (node.module(), squid.module(), qonsent.module(), qerberos.module(), qlock.module())
+    return (
+        node.module(),
+        squid.module(),
+        qonsent.module(),
+        qerberos.module(),
+        qlock.module(),
+        qdrive.module(),
+    )

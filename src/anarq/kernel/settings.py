@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     max_sub_identities: int = Field(
         default=10, ge=0, le=10_000, description="Sub-identities one root identity may hold."
     )
+    drive_quota_bytes: int = Field(
+        default=10 * 1024 * MIB,
+        ge=0,
+        description="Bytes one identity may keep in Qdrive (every version and the trash count).",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=16,

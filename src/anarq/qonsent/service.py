@@ -430,6 +430,22 @@ class QonsentService:
             ).mappings()
             return [_grant(row) for row in rows]
 
+    def grantees(self, resource: str) -> list[str]:
+        """Who holds a live grant on exactly `resource` (for modules that wrap keys)."""
+        now = self.k.clock.now()
+        g = tables.grants
+        with self.k.db.read() as conn:
+            rows = conn.execute(
+                select(g.c.grantee)
+                .where(
+                    g.c.resource == resource,
+                    g.c.revoked_at.is_(None),
+                    or_(g.c.expires_at.is_(None), g.c.expires_at > now),
+                )
+                .distinct()
+            ).scalars()
+            return sorted(rows)
+
     def what_can(self, ctx: Context, actor: str) -> list[Grant]:
         """Every live grant held by `actor`. For the actor itself and the operator."""
         self._require_admin_or_self(ctx, actor=actor)

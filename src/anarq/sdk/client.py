@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -73,6 +75,25 @@ class Client:
         if response.headers.get("content-type", "").startswith("application/json"):
             return response.json()
         return response.content
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """Send a request and read the response body as it arrives (`iter_bytes()`)."""
+        request = self._http.build_request(method, path, **kwargs)
+        if self.signer is not None:
+            self.signer.sign(request)
+        response = self._http.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                response.read()
+                try:
+                    problem = response.json()
+                except ValueError:
+                    problem = {"title": response.reason_phrase, "detail": response.text[:200]}
+                raise ApiError(response.status_code, problem)
+            yield response
+        finally:
+            response.close()
 
     # Health -------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from anarq.kernel.db import insert_ignore
 from anarq.kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from anarq.kernel.guard import Actor, Context, SignedRequest
 from anarq.node.service import NodeService
-from anarq.qlock import InvalidKey, VerifyKey, decode_signature, verify
+from anarq.qlock import InvalidKey, RecipientKey, VerifyKey, decode_signature, verify
 from anarq.squid import didkey, httpsig, tables
 from anarq.squid.models import (
     AidLink,
@@ -62,6 +62,13 @@ class SquidService:
                 raise Unauthenticated(f"{did} has been revoked")
             return VerifyKey.from_bytes(base64.b64decode(row["public_key"]))
         return VerifyKey.from_ed25519(didkey.decode(did).public_key)
+
+    def recipient_key(self, did: str) -> RecipientKey:
+        """The key to seal data to for `did`: its did:key's X25519 key-agreement key."""
+        try:
+            return self.current_key(did).derive_recipient_key()
+        except (InvalidKey, ValueError, Unauthenticated) as exc:
+            raise BadRequest(f"{did!r} is not a did:key this node can seal to: {exc}") from None
 
     def _row(self, did: str, conn: Connection | None = None) -> RowMapping | None:
         query = select(tables.identities).where(tables.identities.c.did == did)

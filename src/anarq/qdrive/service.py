@@ -1,0 +1,876 @@
+"""Qdrive: each identity's own drive of files — encrypted at rest, versioned, shareable.
+
+A file lives at a path in its owner's drive and has versions. A private version (the
+default) is a Qlock stream: the body (ciphertext) in blob storage, the header — its data
+key wrapped for the node, the owner and each reader it is shared with — in the database,
+so deleting the header shreds the version. A public version is stored as its plaintext
+and carries the CID IPFS gives it (see `unixfs`).
+
+Uploads come in parts (resumable: each part is a signed request; a lost connection
+resumes at the last part received). Parts wait in blob storage sealed to the node, so
+any worker can take the next one, and are joined, encrypted and stored on completion,
+streaming, in constant memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import posixpath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from anarq.kernel import Kernel
+from anarq.kernel.blobs import put_bytes
+from anarq.kernel.errors import (
+    AnarqError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+)
+from anarq.kernel.guard import Context
+from anarq.kernel.ids import new_id
+from anarq.node.service import NodeService
+from anarq.qdrive import tables
+from anarq.qdrive.models import (
+    Entry,
+    FileInfo,
+    Listing,
+    QuotaInfo,
+    ShareInfo,
+    Upload,
+    UploadRequest,
+    VersionInfo,
+)
+from anarq.qdrive.unixfs import UnixFSBuilder
+from anarq.qlock import (
+    AgreementKey,
+    RecipientKey,
+    decrypt_stream,
+    encrypt_stream,
+    rewrap_stream_header,
+)
+from anarq.qonsent.models import GrantRequest
+from anarq.qonsent.service import QonsentService
+from anarq.squid.service import SquidService
+
+UPLOAD_LIFETIME = timedelta(hours=24)
+HOUSEKEEPING_EVERY_SECONDS = 300.0
+READ_CHUNK_BYTES = 256 * 1024
+_DEDUP_INFO = b"anarq/qdrive/content-tag/v1"
+log = logging.getLogger(__name__)
+
+
+class QuotaExceeded(AnarqError):
+    code = "qdrive.quota_exceeded"
+    status = 413
+    title = "Drive quota exceeded"
+
+
+def normalize_path(path: str) -> str:
+    """`/a/b.txt` form: absolute, no `.`/`..`/empty segments, no trailing slash."""
+    if not path or len(path) > tables.PATH_MAX:
+        raise BadRequest(f"a path is 1 to {tables.PATH_MAX} characters")
+    if "\x00" in path or any(ord(c) < 0x20 for c in path):
+        raise BadRequest("a path has no control characters")
+    parts = [p for p in path.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise BadRequest("a path has no '.' or '..' segments")
+    if not parts:
+        raise BadRequest("a file path names a file, not the drive's root")
+    return "/" + "/".join(parts)
+
+
+def normalize_folder(path: str | None) -> str:
+    """`/` or `/a/b/`: the prefix a folder's entries share."""
+    if not path or path.strip("/") == "":
+        return "/"
+    return normalize_path(path) + "/"
+
+
+def file_resource(file_id: str) -> str:
+    return f"qdrive:file:{file_id}"
+
+
+def drive_resource(did: str) -> str:
+    return f"qdrive:drive:{did}"
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A readable version: its description and its plaintext, chunk by chunk."""
+
+    file: FileInfo
+    version: VersionInfo
+    chunks: Iterator[bytes]
+
+
+class DriveService:
+    def __init__(
+        self, kernel: Kernel, node: NodeService, squid: SquidService, qonsent: QonsentService
+    ) -> None:
+        self.k = kernel
+        self.node = node
+        self.squid = squid
+        self.qonsent = qonsent
+
+    # Keys ----------------------------------------------------------------------------
+
+    def _custody(self) -> tuple[RecipientKey, AgreementKey]:
+        """The node's own reader key: lets it serve authorised reads and thumbnails."""
+        key = self.node.identity.signing_key()
+        return key.verify_key.derive_recipient_key(), key.derive_agreement_key()
+
+    def _content_tag(self, owner: str, sha256: bytes) -> str:
+        secret = hashlib.sha256(_DEDUP_INFO + self.node.identity.signing_key().ed25519_seed())
+        return hmac.new(secret.digest(), owner.encode() + b"\x00" + sha256, "sha256").hexdigest()
+
+    # Policy --------------------------------------------------------------------------
+
+    def policy(self, ctx: Context, action: str, resource: str) -> bool:
+        """An identity administers its own drive (a guard policy)."""
+        return ctx.actor.kind == "identity" and resource == drive_resource(ctx.actor.id)
+
+    def _owner(self, ctx: Context) -> str:
+        if ctx.actor.kind != "identity":
+            raise Forbidden("a drive belongs to an identity: sign the request as one")
+        return ctx.actor.id
+
+    # Uploads -------------------------------------------------------------------------
+
+    def start_upload(self, ctx: Context, request: UploadRequest) -> Upload:
+        owner = self._owner(ctx)
+        path = normalize_path(request.path)
+        self._require_room(owner, request.size)
+        now = self.k.clock.now()
+        row = {
+            "id": new_id(),
+            "owner": owner,
+            "path": path,
+            "visibility": request.visibility,
+            "media_type": request.media_type,
+            "size": request.size,
+            "received": 0,
+            "created_at": now,
+            "expires_at": now + UPLOAD_LIFETIME,
+        }
+        with self.k.change(ctx, "write", drive_resource(owner)) as tx:
+            existing = self._live_file(tx, owner, path)
+            if existing is not None and not request.overwrite:
+                raise Conflict(f"{path} exists; upload with overwrite to add a version")
+            tx.execute(insert(tables.uploads).values(**row))
+        return self._upload(row)
+
+    def upload(self, ctx: Context, upload_id: str) -> Upload:
+        row = self._upload_row(ctx, upload_id)
+        return self._upload(row)
+
+    def append(self, ctx: Context, upload_id: str, offset: int, data: bytes) -> Upload:
+        """Add the part starting at `offset`; it must start where the last one ended."""
+        row = self._upload_row(ctx, upload_id)
+        if offset != row["received"]:
+            raise Conflict(
+                f"this upload continues at offset {row['received']}, not {offset}",
+                offset=row["received"],
+            )
+        if not data:
+            raise BadRequest("a part holds at least one byte")
+        if row["received"] + len(data) > row["size"]:
+            raise BadRequest(
+                f"the part ends at {row['received'] + len(data)}, past the declared size "
+                f"{row['size']}"
+            )
+        custody, _ = self._custody()
+        sealed = b"".join(encrypt_stream([data], [custody]))
+        blob = put_bytes(self.k.blobs, sealed)
+        u, p = tables.uploads, tables.upload_parts
+        with self.k.change(ctx, "write", drive_resource(row["owner"])) as tx:
+            moved = tx.execute(
+                update(u)
+                .where(u.c.id == upload_id, u.c.received == offset)
+                .values(received=offset + len(data))
+            ).rowcount
+            if moved != 1:
+                raise Conflict("another part landed first; ask for the upload's offset")
+            count = tx.execute(
+                select(func.count()).select_from(p).where(p.c.upload_id == upload_id)
+            ).scalar_one()
+            tx.execute(
+                insert(p).values(
+                    upload_id=upload_id,
+                    n=count,
+                    offset=offset,
+                    size=len(data),
+                    blob_cid=blob.cid,
+                )
+            )
+        return self._upload({**row, "received": offset + len(data)})
+
+    def abort(self, ctx: Context, upload_id: str) -> None:
+        row = self._upload_row(ctx, upload_id)
+        with self.k.change(ctx, "write", drive_resource(row["owner"])) as tx:
+            cids = self._drop_upload(tx, upload_id)
+        self._delete_blobs(cids)
+
+    def complete(self, ctx: Context, upload_id: str) -> FileInfo:
+        """Join the parts into a new file or version: encrypt, address, store, record."""
+        row = self._upload_row(ctx, upload_id)
+        if row["received"] != row["size"]:
+            raise Conflict(
+                f"the upload has {row['received']} of {row['size']} bytes",
+                offset=row["received"],
+            )
+        with self.k.db.read() as conn:
+            parts = (
+                conn.execute(
+                    select(tables.upload_parts)
+                    .where(tables.upload_parts.c.upload_id == upload_id)
+                    .order_by(tables.upload_parts.c.n)
+                )
+                .mappings()
+                .all()
+            )
+        return self._store(ctx, row, self._part_plaintext(parts), upload_id=upload_id)
+
+    def put(
+        self,
+        ctx: Context,
+        path: str,
+        data: bytes,
+        *,
+        visibility: str = "private",
+        media_type: str = "application/octet-stream",
+        overwrite: bool = False,
+    ) -> FileInfo:
+        """A whole small file in one request."""
+        owner = self._owner(ctx)
+        path = normalize_path(path)
+        self._require_room(owner, len(data))
+        self.k.check(ctx, "write", drive_resource(owner))
+        row = {
+            "owner": owner,
+            "path": path,
+            "visibility": visibility,
+            "media_type": media_type,
+            "size": len(data),
+            "overwrite": overwrite,
+        }
+        return self._store(ctx, row, iter((data,)) if data else iter(()), upload_id=None)
+
+    def _part_plaintext(self, parts: Sequence[RowMapping]) -> Iterator[bytes]:
+        _, opener = self._custody()
+        for part in parts:
+            yield from decrypt_stream(self.k.blobs.open(part["blob_cid"]), opener)
+
+    def _store(
+        self,
+        ctx: Context,
+        row: dict[str, Any] | RowMapping,
+        plaintext: Iterator[bytes],
+        *,
+        upload_id: str | None,
+    ) -> FileInfo:
+        owner, path = row["owner"], row["path"]
+        public = row["visibility"] == "public"
+        with self.k.db.read() as conn:
+            existing = self._live_file(conn, owner, path)
+        if existing is not None and upload_id is None and not row.get("overwrite"):
+            raise Conflict(f"{path} exists; upload with overwrite to add a version")
+        hasher = hashlib.sha256()
+        builder = UnixFSBuilder() if public else None
+        size = 0
+
+        def tapped() -> Iterator[bytes]:
+            nonlocal size
+            for piece in plaintext:
+                hasher.update(piece)
+                size += len(piece)
+                if builder is not None:
+                    builder.update(piece)
+                yield piece
+
+        header: bytes | None = None
+        with self.k.blobs.writer() as writer:
+            if public:
+                for piece in tapped():
+                    writer.write(piece)
+            else:
+                readers = [self._custody()[0], self.squid.recipient_key(owner)]
+                if existing is not None:
+                    readers += self._reader_keys(existing["id"])
+                stream = encrypt_stream(tapped(), readers, chunk_bytes=READ_CHUNK_BYTES)
+                header = next(stream)
+                for piece in stream:
+                    writer.write(piece)
+            if size != row["size"]:
+                raise BadRequest(f"received {size} bytes, declared {row['size']}")
+            blob = writer.commit()
+        unixfs = str(builder.finish()) if builder is not None else None
+        tag = self._content_tag(owner, hasher.digest())
+        now = self.k.clock.now()
+        try:
+            info = self._record(
+                ctx, row, existing, blob.cid, unixfs, tag, header, size, now, upload_id
+            )
+        except BaseException:
+            if not public:
+                self._delete_blobs([blob.cid])
+            raise
+        return info
+
+    def _record(
+        self,
+        ctx: Context,
+        row: dict[str, Any] | RowMapping,
+        existing: RowMapping | None,
+        blob_cid: str,
+        unixfs: str | None,
+        tag: str,
+        header: bytes | None,
+        size: int,
+        now: datetime,
+        upload_id: str | None,
+    ) -> FileInfo:
+        owner, path = row["owner"], row["path"]
+        f, v = tables.files, tables.versions
+        dropped_blob: str | None = None
+        part_cids: list[str] = []
+        resource = file_resource(existing["id"]) if existing else drive_resource(owner)
+        with self.k.change(ctx, "write", resource) as tx:
+            if header is not None:
+                # Dedup inside this drive: the same content is kept once, under one key.
+                twin = tx.execute(
+                    select(v.c.blob_cid, v.c.header)
+                    .join(f, f.c.id == v.c.file_id)
+                    .where(v.c.content_tag == tag, f.c.owner == owner, v.c.header.is_not(None))
+                    .limit(1)
+                ).first()
+                if twin is not None and twin.blob_cid != blob_cid:
+                    dropped_blob, blob_cid, header = blob_cid, twin.blob_cid, twin.header
+            if existing is None:
+                file_id = new_id()
+                version = 1
+                try:
+                    tx.execute(
+                        insert(f).values(
+                            id=file_id,
+                            owner=owner,
+                            path=path,
+                            visibility=row["visibility"],
+                            media_type=row["media_type"],
+                            size=size,
+                            version=1,
+                            created_at=now,
+                            updated_at=now,
+                            trashed_at=None,
+                        )
+                    )
+                except IntegrityError:
+                    raise Conflict(f"{path} was created meanwhile; upload again") from None
+                self.qonsent.register_owner(tx, file_resource(file_id), owner)
+            else:
+                file_id = existing["id"]
+                version = existing["version"] + 1
+                moved = tx.execute(
+                    update(f)
+                    .where(f.c.id == file_id, f.c.version == existing["version"])
+                    .values(
+                        version=version,
+                        size=size,
+                        visibility=row["visibility"],
+                        media_type=row["media_type"],
+                        updated_at=now,
+                    )
+                ).rowcount
+                if moved != 1:
+                    raise Conflict(f"{path} changed meanwhile; upload again")
+            tx.execute(
+                insert(v).values(
+                    file_id=file_id,
+                    version=version,
+                    size=size,
+                    blob_cid=blob_cid,
+                    unixfs_cid=unixfs,
+                    content_tag=tag,
+                    header=header,
+                    created_at=now,
+                    created_by=ctx.actor.id,
+                )
+            )
+            if upload_id is not None:
+                part_cids = self._drop_upload(tx, upload_id)
+            self.k.bus.publish(
+                tx,
+                "qdrive.file.stored",
+                {
+                    "file_id": file_id,
+                    "version": version,
+                    "owner": owner,
+                    "path": path,
+                    "size": size,
+                    "media_type": row["media_type"],
+                    "visibility": row["visibility"],
+                    "cid": unixfs,
+                },
+                actor=ctx.actor.id,
+                subject=file_resource(file_id),
+                correlation_id=ctx.correlation_id or ctx.request_id,
+            )
+        self._delete_blobs(part_cids + ([dropped_blob] if dropped_blob else []))
+        return self.file(ctx, file_id)
+
+    def _drop_upload(self, tx: Connection, upload_id: str) -> list[str]:
+        p = tables.upload_parts
+        cids = list(tx.execute(select(p.c.blob_cid).where(p.c.upload_id == upload_id)).scalars())
+        tx.execute(delete(p).where(p.c.upload_id == upload_id))
+        tx.execute(delete(tables.uploads).where(tables.uploads.c.id == upload_id))
+        return cids
+
+    def _upload_row(self, ctx: Context, upload_id: str) -> RowMapping:
+        owner = self._owner(ctx)
+        with self.k.db.read() as conn:
+            row = (
+                conn.execute(select(tables.uploads).where(tables.uploads.c.id == upload_id))
+                .mappings()
+                .first()
+            )
+        if row is None or row["owner"] != owner:
+            raise NotFound(f"no upload {upload_id} in your drive")
+        if row["expires_at"] <= self.k.clock.now():
+            raise NotFound(f"upload {upload_id} has expired; start again")
+        return row
+
+    def _upload(self, row: dict[str, Any] | RowMapping) -> Upload:
+        return Upload(
+            id=row["id"],
+            path=row["path"],
+            size=row["size"],
+            offset=row["received"],
+            visibility=row["visibility"],
+            media_type=row["media_type"],
+            part_max_bytes=self.part_max_bytes,
+            expires_at=row["expires_at"],
+        )
+
+    @property
+    def part_max_bytes(self) -> int:
+        # Headroom under the body limit for the signature headers' sake is not needed (they
+        # are headers), but a part must fit in one request body.
+        return self.k.settings.max_body_bytes
+
+    # Reading -------------------------------------------------------------------------
+
+    def file(self, ctx: Context, file_id: str) -> FileInfo:
+        row = self._file_row(file_id)
+        self.k.check(ctx, "read", file_resource(file_id))
+        return self._file_info(row)
+
+    def resolve(self, ctx: Context, ref: str, *, include_trash: bool = False) -> RowMapping:
+        """A file by path (in the caller's drive), id, or the CID of one of its versions."""
+        f, v = tables.files, tables.versions
+        with self.k.db.read() as conn:
+            if ref.startswith("/"):
+                owner = self._owner(ctx)
+                row = self._live_file(conn, owner, normalize_path(ref))
+                if row is None and include_trash:
+                    row = (
+                        conn.execute(
+                            select(f)
+                            .where(f.c.owner == owner, f.c.path == normalize_path(ref))
+                            .order_by(f.c.trashed_at.desc())
+                        )
+                        .mappings()
+                        .first()
+                    )
+            elif ref.startswith("baf"):
+                row = (
+                    conn.execute(
+                        select(f)
+                        .join(v, v.c.file_id == f.c.id)
+                        .where((v.c.unixfs_cid == ref) | (v.c.blob_cid == ref))
+                        .limit(1)
+                    )
+                    .mappings()
+                    .first()
+                )
+            else:
+                row = conn.execute(select(f).where(f.c.id == ref)).mappings().first()
+        if row is None:
+            raise NotFound(f"no file {ref!r}")
+        return row
+
+    def open(self, ctx: Context, file_id: str, version: int | None = None) -> Opened:
+        """Check read access, record it, and stream the plaintext of a version."""
+        row = self._file_row(file_id)
+        resource = file_resource(file_id)
+        self.k.check(ctx, "read", resource)
+        if row["trashed_at"] is not None and row["owner"] != ctx.actor.id:
+            raise NotFound(f"no file {file_id}")
+        ver = self._version_row(file_id, version or row["version"])
+        self.k.guard.record(ctx, "read", resource, "allow")
+        info = self._version_info(ver)
+        blob = self.k.blobs.open(ver["blob_cid"])
+        if ver["header"] is None:
+            if ver["unixfs_cid"] is None:
+                raise NotFound(f"version {ver['version']} of {file_id} was shredded")
+            return Opened(self._file_info(row), info, blob)
+        _, opener = self._custody()
+        return Opened(
+            self._file_info(row), info, decrypt_stream(chain((ver["header"],), blob), opener)
+        )
+
+    def sealed(self, ctx: Context, file_id: str, version: int | None = None) -> Iterator[bytes]:
+        """The version as its Qlock stream (header + ciphertext), for readers holding a key."""
+        row = self._file_row(file_id)
+        resource = file_resource(file_id)
+        self.k.check(ctx, "read", resource)
+        ver = self._version_row(file_id, version or row["version"])
+        if ver["header"] is None:
+            raise BadRequest("this version is public or shredded: it has no sealed form")
+        self.k.guard.record(ctx, "read", resource, "allow")
+        return chain((ver["header"],), self.k.blobs.open(ver["blob_cid"]))
+
+    def listing(self, ctx: Context, folder: str | None, *, trash: bool = False) -> Listing:
+        owner = self._owner(ctx)
+        prefix = normalize_folder(folder)
+        f = tables.files
+        query = select(f).where(f.c.owner == owner)
+        if prefix != "/":
+            query = query.where(f.c.path.startswith(prefix, autoescape=True))
+        query = query.where(f.c.trashed_at.is_not(None) if trash else f.c.trashed_at.is_(None))
+        with self.k.db.read() as conn:
+            rows = conn.execute(query.order_by(f.c.path)).mappings().all()
+        entries: list[Entry] = []
+        folders: dict[str, int] = {}
+        for row in rows:
+            rest = row["path"][len(prefix) :]
+            if "/" in rest and not trash:
+                name = rest.split("/", 1)[0]
+                folders[name] = folders.get(name, 0) + 1
+            else:
+                entries.append(Entry(kind="file", name=rest, file=self._file_info(row)))
+        entries = [
+            Entry(kind="folder", name=name, items=count) for name, count in sorted(folders.items())
+        ] + entries
+        return Listing(folder=prefix, entries=entries)
+
+    def versions(self, ctx: Context, file_id: str) -> list[VersionInfo]:
+        self._file_row(file_id)
+        self.k.check(ctx, "read", file_resource(file_id))
+        v = tables.versions
+        with self.k.db.read() as conn:
+            rows = (
+                conn.execute(select(v).where(v.c.file_id == file_id).order_by(v.c.version.desc()))
+                .mappings()
+                .all()
+            )
+        return [self._version_info(row) for row in rows]
+
+    # Changing ------------------------------------------------------------------------
+
+    def move(self, ctx: Context, source: str, target: str) -> list[FileInfo]:
+        """Rename a file, or move a folder with everything under it."""
+        owner = self._owner(ctx)
+        src, dst = normalize_path(source), normalize_path(target)
+        if dst == src or dst.startswith(src + "/"):
+            raise BadRequest("cannot move a path onto itself or into itself")
+        f = tables.files
+        live = (f.c.owner == owner) & f.c.trashed_at.is_(None)
+        moved: list[str] = []
+        with self.k.change(ctx, "write", drive_resource(owner)) as tx:
+            rows = (
+                tx.execute(
+                    select(f.c.id, f.c.path).where(
+                        live & ((f.c.path == src) | f.c.path.startswith(src + "/", autoescape=True))
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            if not rows:
+                raise NotFound(f"nothing at {src}")
+            for row in rows:
+                new_path = dst + row["path"][len(src) :]
+                if self._live_file(tx, owner, new_path) is not None:
+                    raise Conflict(f"{new_path} exists")
+                tx.execute(
+                    update(f)
+                    .where(f.c.id == row["id"])
+                    .values(path=new_path, updated_at=self.k.clock.now())
+                )
+                moved.append(row["id"])
+        return [self.file(ctx, file_id) for file_id in moved]
+
+    def trash(self, ctx: Context, file_id: str) -> FileInfo:
+        row = self._file_row(file_id)
+        f = tables.files
+        with self.k.change(ctx, "delete", file_resource(file_id)) as tx:
+            if row["trashed_at"] is None:
+                tx.execute(update(f).where(f.c.id == file_id).values(trashed_at=self.k.clock.now()))
+        return self.file(ctx, file_id)
+
+    def restore(self, ctx: Context, file_id: str) -> FileInfo:
+        row = self._file_row(file_id)
+        f = tables.files
+        with self.k.change(ctx, "delete", file_resource(file_id)) as tx:
+            if row["trashed_at"] is not None:
+                if self._live_file(tx, row["owner"], row["path"]) is not None:
+                    raise Conflict(f"{row['path']} is taken; move that file first")
+                tx.execute(update(f).where(f.c.id == file_id).values(trashed_at=None))
+        return self.file(ctx, file_id)
+
+    def purge(self, ctx: Context, file_id: str) -> None:
+        """Delete for good: every version's key is shredded, unshared bodies removed."""
+        row = self._file_row(file_id)
+        f, v = tables.files, tables.versions
+        with self.k.change(ctx, "delete", file_resource(file_id)) as tx:
+            cids = set(tx.execute(select(v.c.blob_cid).where(v.c.file_id == file_id)).scalars())
+            tx.execute(delete(v).where(v.c.file_id == file_id))
+            tx.execute(delete(f).where(f.c.id == file_id))
+            still_used = set(
+                tx.execute(select(v.c.blob_cid).where(v.c.blob_cid.in_(cids))).scalars()
+            )
+            self.k.bus.publish(
+                tx,
+                "qdrive.file.deleted",
+                {"file_id": file_id, "owner": row["owner"], "path": row["path"]},
+                actor=ctx.actor.id,
+                subject=file_resource(file_id),
+                correlation_id=ctx.correlation_id or ctx.request_id,
+            )
+        self._delete_blobs(sorted(cids - still_used))
+
+    # Sharing -------------------------------------------------------------------------
+
+    def share(
+        self,
+        ctx: Context,
+        file_id: str,
+        grantee: str,
+        actions: list[str],
+        expires_at: datetime | None,
+    ) -> ShareInfo:
+        """Grant `grantee` access and wrap every version's key for them (no re-encryption)."""
+        row = self._file_row(file_id)
+        reader = self.squid.recipient_key(grantee)
+        grant = self.qonsent.grant(
+            ctx,
+            GrantRequest(
+                grantee=grantee,
+                resource=file_resource(file_id),
+                actions=actions,
+                purpose=f"shared file {row['path']}",
+                expires_at=expires_at,
+            ),
+        )
+        _, opener = self._custody()
+        v = tables.versions
+        with self.k.change(ctx, "share", file_resource(file_id)) as tx:
+            for ver in tx.execute(
+                select(v.c.version, v.c.header).where(
+                    v.c.file_id == file_id, v.c.header.is_not(None)
+                )
+            ).all():
+                tx.execute(
+                    update(v)
+                    .where(v.c.file_id == file_id, v.c.version == ver.version)
+                    .values(header=rewrap_stream_header(ver.header, opener, [reader]))
+                )
+            self.k.bus.publish(
+                tx,
+                "qdrive.file.shared",
+                {"file_id": file_id, "grantee": grantee, "actions": grant.actions},
+                actor=ctx.actor.id,
+                subject=file_resource(file_id),
+                correlation_id=ctx.correlation_id or ctx.request_id,
+            )
+        return ShareInfo(
+            file_id=file_id,
+            grantee=grantee,
+            actions=grant.actions,
+            grant_id=grant.id,
+            expires_at=grant.expires_at,
+        )
+
+    def unshare(self, ctx: Context, file_id: str, grantee: str) -> list[str]:
+        """Revoke every grant `grantee` holds on the file. Later versions get new keys
+        wrapped only for those who still hold a grant."""
+        self._file_row(file_id)
+        revoked = []
+        for grant in self.qonsent.who_can(ctx, file_resource(file_id)):
+            if grant.grantee == grantee and grant.revoked_at is None:
+                self.qonsent.revoke(ctx, grant.id)
+                revoked.append(grant.id)
+        if not revoked:
+            raise NotFound(f"{grantee} holds no share of this file")
+        return revoked
+
+    def shares(self, ctx: Context, file_id: str) -> list[ShareInfo]:
+        self._file_row(file_id)
+        return [
+            ShareInfo(
+                file_id=file_id,
+                grantee=grant.grantee,
+                actions=grant.actions,
+                grant_id=grant.id,
+                expires_at=grant.expires_at,
+            )
+            for grant in self.qonsent.who_can(ctx, file_resource(file_id))
+            if grant.revoked_at is None
+        ]
+
+    def _reader_keys(self, file_id: str) -> list[RecipientKey]:
+        """Keys of identities that hold a live grant on the file now."""
+        keys = []
+        for grantee in self.qonsent.grantees(file_resource(file_id)):
+            try:
+                keys.append(self.squid.recipient_key(grantee))
+            except BadRequest:
+                continue  # e.g. "public", or a revoked identity: nobody to wrap for
+        return keys
+
+    # Quota ---------------------------------------------------------------------------
+
+    def quota(self, ctx: Context) -> QuotaInfo:
+        owner = self._owner(ctx)
+        used, files = self._usage(owner)
+        return QuotaInfo(
+            used_bytes=used, limit_bytes=self.k.settings.drive_quota_bytes, files=files
+        )
+
+    def _usage(self, owner: str) -> tuple[int, int]:
+        f, v = tables.files, tables.versions
+        with self.k.db.read() as conn:
+            stored = (
+                select(v.c.blob_cid, func.max(v.c.size).label("size"))
+                .join(f, f.c.id == v.c.file_id)
+                .where(f.c.owner == owner)
+                .group_by(v.c.blob_cid)
+                .subquery()
+            )
+            used = conn.execute(select(func.coalesce(func.sum(stored.c.size), 0))).scalar_one()
+            files = conn.execute(
+                select(func.count()).select_from(f).where(f.c.owner == owner)
+            ).scalar_one()
+            pending = conn.execute(
+                select(func.coalesce(func.sum(tables.uploads.c.size), 0)).where(
+                    tables.uploads.c.owner == owner
+                )
+            ).scalar_one()
+        return int(used) + int(pending), int(files)
+
+    def _require_room(self, owner: str, size: int) -> None:
+        used, _ = self._usage(owner)
+        limit = self.k.settings.drive_quota_bytes
+        if used + size > limit:
+            raise QuotaExceeded(
+                f"{size} more bytes would put the drive at {used + size} of {limit}",
+                used_bytes=used,
+                limit_bytes=limit,
+            )
+
+    # Housekeeping --------------------------------------------------------------------
+
+    def prune_uploads(self) -> int:
+        """Drop uploads past their lifetime, with their parts."""
+        u = tables.uploads
+        with self.k.db.write() as tx:
+            stale = list(
+                tx.execute(select(u.c.id).where(u.c.expires_at < self.k.clock.now())).scalars()
+            )
+            cids = [cid for upload_id in stale for cid in self._drop_upload(tx, upload_id)]
+        self._delete_blobs(cids)
+        return len(stale)
+
+    async def run_housekeeping(self, stop: asyncio.Event) -> None:
+        """Background task: drop expired uploads every few minutes."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.prune_uploads)
+            except Exception:
+                log.exception("pruning expired uploads failed; retrying")
+            try:
+                await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY_SECONDS)
+            except TimeoutError:
+                continue
+
+    def _delete_blobs(self, cids: list[str]) -> None:
+        for cid in cids:
+            try:
+                self.k.blobs.delete(cid)
+            except NotFound:
+                continue
+
+    # Rows ----------------------------------------------------------------------------
+
+    def _file_row(self, file_id: str) -> RowMapping:
+        with self.k.db.read() as conn:
+            row = conn.execute(select(tables.files).where(tables.files.c.id == file_id))
+            found = row.mappings().first()
+        if found is None:
+            raise NotFound(f"no file {file_id}")
+        return found
+
+    def _version_row(self, file_id: str, version: int) -> RowMapping:
+        v = tables.versions
+        with self.k.db.read() as conn:
+            row = (
+                conn.execute(select(v).where(v.c.file_id == file_id, v.c.version == version))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"file {file_id} has no version {version}")
+        return row
+
+    def _live_file(self, conn: Connection, owner: str, path: str) -> RowMapping | None:
+        f = tables.files
+        return (
+            conn.execute(
+                select(f).where(f.c.owner == owner, f.c.path == path, f.c.trashed_at.is_(None))
+            )
+            .mappings()
+            .first()
+        )
+
+    def _file_info(self, row: RowMapping) -> FileInfo:
+        return FileInfo(
+            id=row["id"],
+            owner=row["owner"],
+            path=row["path"],
+            name=posixpath.basename(row["path"]),
+            visibility=row["visibility"],
+            media_type=row["media_type"],
+            size=row["size"],
+            version=row["version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            trashed_at=row["trashed_at"],
+        )
+
+    def _version_info(self, row: RowMapping) -> VersionInfo:
+        return VersionInfo(
+            version=row["version"],
+            size=row["size"],
+            cid=row["unixfs_cid"] or row["blob_cid"],
+            encrypted=row["header"] is not None,
+            created_at=row["created_at"],
+            created_by=row["created_by"],
+            readers=len(_readers(row["header"])) if row["header"] is not None else None,
+        )
+
+
+def _readers(header: bytes) -> list[str]:
+    from anarq.qlock import stream_recipients
+
+    return stream_recipients(header)

@@ -1,0 +1,85 @@
+"""Qdrive's tables: files, their versions (with each version's sealed key), uploads."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table
+
+from anarq.kernel.db import UtcDateTime, metadata
+
+PATH_MAX = 1024
+
+files = Table(
+    "qdrive_files",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("path", String(PATH_MAX), nullable=False),
+    Column("visibility", String(10), nullable=False),  # private | public
+    Column("media_type", String(120), nullable=False),
+    Column("size", BigInteger, nullable=False),  # of the current version, in plaintext bytes
+    Column("version", Integer, nullable=False),  # the current version
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("trashed_at", UtcDateTime(), nullable=True),
+)
+# One live file per path in a drive; trashed files keep their path until restored.
+Index(
+    "ux_qdrive_files_live_path",
+    files.c.owner,
+    files.c.path,
+    unique=True,
+    postgresql_where=files.c.trashed_at.is_(None),
+    sqlite_where=files.c.trashed_at.is_(None),
+)
+Index("ix_qdrive_files_owner_path", files.c.owner, files.c.path)
+
+versions = Table(
+    "qdrive_versions",
+    metadata,
+    Column("file_id", String(26), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    # The stored body: ciphertext (private) or the plaintext bytes (public).
+    Column("blob_cid", String(100), nullable=False),
+    # The address IPFS gives the plaintext (UnixFS, CIDv1); public versions only.
+    Column("unixfs_cid", String(100), nullable=True),
+    # Keyed hash of the plaintext, for dedup inside one drive without revealing content.
+    Column("content_tag", String(64), nullable=False),
+    # Qlock stream header: the data key wrapped for the node and every reader. NULL once
+    # shredded, and for public versions.
+    Column("header", LargeBinary, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+Index("ix_qdrive_versions_blob", versions.c.blob_cid)
+Index("ix_qdrive_versions_unixfs", versions.c.unixfs_cid)
+Index("ix_qdrive_versions_tag", versions.c.content_tag)
+
+uploads = Table(
+    "qdrive_uploads",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("path", String(PATH_MAX), nullable=False),
+    Column("visibility", String(10), nullable=False),
+    Column("media_type", String(120), nullable=False),
+    Column("size", BigInteger, nullable=False),  # declared total
+    Column("received", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+Index("ix_qdrive_uploads_owner", uploads.c.owner)
+
+# Each received part, sealed to the node (parts may land on different workers and wait in
+# shared blob storage, never in plaintext).
+upload_parts = Table(
+    "qdrive_upload_parts",
+    metadata,
+    Column("upload_id", String(26), primary_key=True),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blob_cid", String(100), nullable=False),
+)
+
+TABLES = (files, versions, uploads, upload_parts)

@@ -1,0 +1,291 @@
+"""Qdrive through the HTTP API: encrypted storage, resumable uploads, sharing, trash, quota."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from anarq.kernel.node import Node
+from anarq.kernel.tables import outbox
+from anarq.qdrive import tables
+from anarq.qdrive.unixfs import unixfs_cid
+from anarq.qlock import SigningKey, decrypt_stream, stream_recipients
+from anarq.sdk.signing import RequestSigner
+
+
+class Person:
+    """An identity registered with the node, sending signed requests."""
+
+    def __init__(self, http: httpx.AsyncClient, name: str) -> None:
+        self.http = http
+        self.name = name
+        self.signer = RequestSigner.for_key(SigningKey.generate(hybrid=False))
+        self.did = self.signer.did
+
+    async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        request = self.http.build_request(method, path, **kwargs)
+        self.signer.sign(request)
+        return await self.http.send(request)
+
+    async def register(self) -> Person:
+        key = base64.b64encode(self.signer.key.verify_key.to_bytes()).decode()
+        response = await self.send(
+            "POST", "/squid/identities", json={"name": self.name, "public_key": key}
+        )
+        assert response.status_code == 201, response.text
+        return self
+
+    async def put(self, path: str, data: bytes, **params: Any) -> dict[str, Any]:
+        response = await self.send(
+            "PUT", "/qdrive/files", params={"path": path, **params}, content=data
+        )
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def read(self, file_id: str, **params: Any) -> httpx.Response:
+        return await self.send("GET", f"/qdrive/files/{file_id}/content", params=params)
+
+
+@pytest.fixture
+async def alice(http: httpx.AsyncClient) -> Person:
+    return await Person(http, "alice").register()
+
+
+@pytest.fixture
+async def bob(http: httpx.AsyncClient) -> Person:
+    return await Person(http, "bob").register()
+
+
+def version_rows(node: Node, file_id: str) -> list[Any]:
+    v = tables.versions
+    with node.kernel.db.read() as conn:
+        return list(conn.execute(select(v).where(v.c.file_id == file_id).order_by(v.c.version)))
+
+
+async def test_private_file_is_stored_encrypted_and_reads_back(node: Node, alice: Person) -> None:
+    secret = b"the plan: " + os.urandom(3000)
+    info = await alice.put("/notes/plan.txt", secret)
+    assert info["path"] == "/notes/plan.txt" and info["size"] == len(secret)
+    assert info["visibility"] == "private" and info["version"] == 1
+
+    response = await alice.read(info["id"])
+    assert response.status_code == 200
+    assert response.content == secret
+    [row] = version_rows(node, info["id"])
+    stored = b"".join(node.kernel.blobs.open(row.blob_cid))
+    assert secret[:64] not in stored and len(stored) > len(secret)
+    assert row.unixfs_cid is None and row.header is not None
+
+    # The owner's own key opens the sealed form: the data key is wrapped for them.
+    sealed = await alice.send("GET", f"/qdrive/files/{info['id']}/sealed")
+    mine = alice.signer.key.derive_agreement_key()
+    assert b"".join(decrypt_stream([sealed.content], mine)) == secret
+
+
+async def test_resumable_upload_in_parts(node: Node, alice: Person) -> None:
+    data = os.urandom(700_000)
+    started = await alice.send(
+        "POST", "/qdrive/uploads", json={"path": "/big.bin", "size": len(data)}
+    )
+    assert started.status_code == 201, started.text
+    upload = started.json()
+    assert upload["offset"] == 0
+
+    first = await alice.send(
+        "PATCH",
+        f"/qdrive/uploads/{upload['id']}",
+        content=data[:300_000],
+        headers={"Upload-Offset": "0"},
+    )
+    assert first.json()["offset"] == 300_000
+    # A part sent again (a retry after a lost answer) is refused and says where to go on.
+    again = await alice.send(
+        "PATCH",
+        f"/qdrive/uploads/{upload['id']}",
+        content=data[:300_000],
+        headers={"Upload-Offset": "0"},
+    )
+    assert again.status_code == 409 and again.json()["offset"] == 300_000
+    early = await alice.send("POST", f"/qdrive/uploads/{upload['id']}/complete")
+    assert early.status_code == 409
+
+    status = (await alice.send("GET", f"/qdrive/uploads/{upload['id']}")).json()
+    rest = await alice.send(
+        "PATCH",
+        f"/qdrive/uploads/{upload['id']}",
+        content=data[status["offset"] :],
+        headers={"Upload-Offset": str(status["offset"])},
+    )
+    assert rest.status_code == 200, rest.text
+    done = await alice.send("POST", f"/qdrive/uploads/{upload['id']}/complete")
+    assert done.status_code == 201, done.text
+    assert (await alice.read(done.json()["id"])).content == data
+    with node.kernel.db.read() as conn:
+        assert conn.execute(select(tables.upload_parts)).all() == []
+
+
+async def test_public_file_has_the_ipfs_cid(node: Node, alice: Person) -> None:
+    data = hashlib.sha256(b"x").digest() * 8193  # two chunks: a dag-pb root over raw leaves
+    info = await alice.put("/pub/data.bin", data, visibility="public")
+    [version] = (await alice.send("GET", f"/qdrive/files/{info['id']}/versions")).json()
+    assert version["cid"] == unixfs_cid([data]) and version["cid"].startswith("bafybei")
+    assert version["encrypted"] is False
+    found = await alice.send("GET", "/qdrive/resolve", params={"ref": version["cid"]})
+    assert found.json()["id"] == info["id"]
+    assert (await alice.read(info["id"])).content == data
+
+
+async def test_share_wraps_the_key_and_unshare_takes_it_back(
+    node: Node, alice: Person, bob: Person
+) -> None:
+    data = b"for bob's eyes " * 100
+    info = await alice.put("/shared/letter.txt", data)
+    assert (await bob.read(info["id"])).status_code == 403
+
+    shared = await alice.send(
+        "POST", f"/qdrive/files/{info['id']}/shares", json={"grantee": bob.did}
+    )
+    assert shared.status_code == 201, shared.text
+    assert (await bob.read(info["id"])).content == data
+    # Bob's own key opens the stored stream: the data key was wrapped for him.
+    sealed = await bob.send("GET", f"/qdrive/files/{info['id']}/sealed")
+    bobs = bob.signer.key.derive_agreement_key()
+    assert b"".join(decrypt_stream([sealed.content], bobs)) == data
+    listed = (await alice.send("GET", f"/qdrive/files/{info['id']}/shares")).json()
+    assert [s["grantee"] for s in listed] == [bob.did]
+
+    gone = await alice.send("DELETE", f"/qdrive/files/{info['id']}/shares/{bob.did}")
+    assert gone.status_code == 204
+    assert (await bob.read(info["id"])).status_code == 403
+
+    # The next version gets a new data key that was never wrapped for Bob.
+    await alice.put("/shared/letter.txt", b"version two", overwrite="true")
+    first, second = version_rows(node, info["id"])
+    bob_key_id = bob.signer.key.verify_key.derive_recipient_key().key_id
+    assert bob_key_id in stream_recipients(first.header)
+    assert bob_key_id not in stream_recipients(second.header)
+
+
+async def test_reads_are_audited(node: Node, alice: Person, bob: Person) -> None:
+    from anarq.qerberos import tables as audit
+
+    info = await alice.put("/a.txt", b"hello")
+    await alice.read(info["id"])
+    await bob.read(info["id"])
+    with node.kernel.db.read() as conn:
+        rows = conn.execute(
+            select(audit.entries.c.actor, audit.entries.c.verdict).where(
+                audit.entries.c.resource == f"qdrive:file:{info['id']}",
+                audit.entries.c.action == "read",
+            )
+        ).all()
+    assert (alice.did, "allow") in rows and (bob.did, "deny") in rows
+
+
+async def test_versions_dedup_trash_restore_and_purge(node: Node, alice: Person) -> None:
+    one = await alice.put("/doc.txt", b"first")
+    two = await alice.put("/doc.txt", b"second", overwrite="true")
+    assert two["id"] == one["id"] and two["version"] == 2
+    versions = (await alice.send("GET", f"/qdrive/files/{one['id']}/versions")).json()
+    assert [v["version"] for v in versions] == [2, 1]
+    assert (await alice.read(one["id"], version=1)).content == b"first"
+    taken = await alice.send("PUT", "/qdrive/files", params={"path": "/doc.txt"}, content=b"x")
+    assert taken.status_code == 409
+
+    copy = await alice.put("/copy.txt", b"second")  # same content: stored once
+    assert version_rows(node, copy["id"])[0].blob_cid == version_rows(node, one["id"])[1].blob_cid
+
+    trashed = await alice.send("DELETE", f"/qdrive/files/{one['id']}")
+    assert trashed.json()["trashed_at"] is not None
+    listing = (await alice.send("GET", "/qdrive/files", params={"trash": "true"})).json()
+    assert [e["name"] for e in listing["entries"]] == ["doc.txt"]
+    restored = await alice.send("POST", f"/qdrive/files/{one['id']}/restore")
+    assert restored.json()["trashed_at"] is None
+
+    blobs = [row.blob_cid for row in version_rows(node, one["id"])]
+    purged = await alice.send("DELETE", f"/qdrive/files/{one['id']}", params={"forever": "true"})
+    assert purged.status_code == 204
+    assert version_rows(node, one["id"]) == []
+    assert not node.kernel.blobs.exists(blobs[0])  # only /doc.txt used it
+    assert node.kernel.blobs.exists(blobs[1])  # /copy.txt still does
+    assert (await alice.read(one["id"])).status_code == 404
+    with node.kernel.db.read() as conn:
+        types = set(conn.execute(select(outbox.c.type)).scalars())
+    assert {"qdrive.file.stored", "qdrive.file.deleted"} <= types
+
+
+async def test_folders_list_and_move(alice: Person) -> None:
+    for path in ("/photos/2026/a.jpg", "/photos/2026/b.jpg", "/photos/c.jpg", "/top.txt"):
+        await alice.put(path, path.encode())
+    root = (await alice.send("GET", "/qdrive/files")).json()
+    assert [(e["kind"], e["name"]) for e in root["entries"]] == [
+        ("folder", "photos"),
+        ("file", "top.txt"),
+    ]
+    moved = await alice.send(
+        "POST", "/qdrive/move", json={"source": "/photos/2026", "target": "/archive/2026"}
+    )
+    assert sorted(f["path"] for f in moved.json()) == [
+        "/archive/2026/a.jpg",
+        "/archive/2026/b.jpg",
+    ]
+    photos = (await alice.send("GET", "/qdrive/files", params={"folder": "/photos"})).json()
+    assert [e["name"] for e in photos["entries"]] == ["c.jpg"]
+    into_itself = await alice.send(
+        "POST", "/qdrive/move", json={"source": "/archive", "target": "/archive/x"}
+    )
+    assert into_itself.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path", ["/../etc/passwd", "/a/./b", "", "/", "/bad\x01name", "/" + "x" * 1100]
+)
+async def test_bad_paths_are_4xx_and_store_nothing(node: Node, alice: Person, path: str) -> None:
+    response = await alice.send("PUT", "/qdrive/files", params={"path": path}, content=b"x")
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    with node.kernel.db.read() as conn:
+        assert conn.execute(select(tables.files)).all() == []
+
+
+async def test_quota_refuses_what_does_not_fit(
+    node: Node, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await alice.put("/one.bin", os.urandom(1000))
+    quota = (await alice.send("GET", "/qdrive/quota")).json()
+    assert quota["used_bytes"] == 1000 and quota["files"] == 1
+    limited = node.kernel.settings.model_copy(update={"drive_quota_bytes": 1500})
+    monkeypatch.setattr(node.kernel, "settings", limited)
+    response = await alice.send(
+        "PUT", "/qdrive/files", params={"path": "/two.bin"}, content=os.urandom(600)
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "qdrive.quota_exceeded"
+    started = await alice.send("POST", "/qdrive/uploads", json={"path": "/b", "size": 501})
+    assert started.status_code == 413
+    with node.kernel.db.read() as conn:
+        assert len(conn.execute(select(tables.files)).all()) == 1
+
+
+async def test_parts_past_the_declared_size_are_refused(alice: Person) -> None:
+    upload = (
+        await alice.send("POST", "/qdrive/uploads", json={"path": "/small", "size": 10})
+    ).json()
+    over = await alice.send(
+        "PATCH",
+        f"/qdrive/uploads/{upload['id']}",
+        content=b"x" * 11,
+        headers={"Upload-Offset": "0"},
+    )
+    assert over.status_code == 400
+    assert (await alice.send("GET", f"/qdrive/uploads/{upload['id']}")).json()["offset"] == 0
+    aborted = await alice.send("DELETE", f"/qdrive/uploads/{upload['id']}")
+    assert aborted.status_code == 204
+    assert (await alice.send("GET", f"/qdrive/uploads/{upload['id']}")).status_code == 404
