@@ -64,3 +64,34 @@ def test_every_block_of_the_reference_car_is_made(vector: dict[str, Any]) -> Non
     assert str(builder.finish()) == vector["cid"]
     for block in made.values():
         assert block in car
+
+
+@pytest.mark.parametrize(
+    "vector", [v for v in VECTORS["files"] if "car_base64" in v], ids=lambda v: str(v["size"])
+)
+def test_the_reference_car_imports_to_its_content(vector: dict[str, Any]) -> None:
+    import io
+
+    from anarq.qdrive import car
+
+    reader = car.CarReader.open(io.BytesIO(base64.b64decode(vector["car_base64"])))
+    assert [str(root) for root in reader.roots] == [vector["cid"]]
+    [entry] = list(car.files(reader, reader.roots[0]))
+    assert entry.size == vector["size"]
+    assert b"".join(car.content(reader, entry.cid)) == content(vector["size"])
+
+
+@pytest.mark.parametrize(
+    "vector", [v for v in VECTORS["files"] if "car_base64" in v], ids=lambda v: str(v["size"])
+)
+def test_a_tampered_block_is_refused(vector: dict[str, Any]) -> None:
+    import io
+
+    from anarq.qdrive import car
+
+    data = bytearray(base64.b64decode(vector["car_base64"]))
+    data[-5] ^= 0x01  # inside the last block
+    reader = car.CarReader.open(io.BytesIO(bytes(data)))
+    with pytest.raises(car.BadCar, match="does not match its CID"):
+        [entry] = list(car.files(reader, reader.roots[0]))
+        b"".join(car.content(reader, entry.cid))

@@ -289,3 +289,61 @@ async def test_parts_past_the_declared_size_are_refused(alice: Person) -> None:
     aborted = await alice.send("DELETE", f"/qdrive/uploads/{upload['id']}")
     assert aborted.status_code == 204
     assert (await alice.send("GET", f"/qdrive/uploads/{upload['id']}")).status_code == 404
+
+
+async def test_share_links_with_password_expiry_and_cap(
+    node: Node, http: httpx.AsyncClient, alice: Person
+) -> None:
+    info = await alice.put("/party.txt", b"see you at eight")
+    made = await alice.send(
+        "POST",
+        f"/qdrive/files/{info['id']}/links",
+        json={"password": "open sesame", "max_downloads": 2},
+    )
+    assert made.status_code == 201, made.text
+    link = made.json()
+    assert link["token"].startswith("anq_lnk_") and link["password"] is True
+
+    no_password = await http.get(link["url_path"])
+    assert no_password.status_code == 401
+    wrong = await http.get(link["url_path"], headers={"X-Anarq-Link-Password": "nope"})
+    assert wrong.status_code == 401
+    right = {"X-Anarq-Link-Password": "open sesame"}
+    first = await http.get(link["url_path"], headers=right)
+    assert first.status_code == 200 and first.content == b"see you at eight"
+    assert "attachment" in first.headers["content-disposition"]
+    assert (await http.get(link["url_path"], headers=right)).status_code == 200
+    assert (await http.get(link["url_path"], headers=right)).status_code == 404  # cap reached
+
+    listed = (await alice.send("GET", f"/qdrive/files/{info['id']}/links")).json()
+    assert listed[0]["downloads"] == 2 and listed[0]["token"] is None  # the node keeps a hash
+
+    open_link = (await alice.send("POST", f"/qdrive/files/{info['id']}/links", json={})).json()
+    assert (await http.get(open_link["url_path"])).status_code == 200
+    revoked = await alice.send("DELETE", f"/qdrive/links/{open_link['id']}")
+    assert revoked.json()["revoked_at"] is not None
+    assert (await http.get(open_link["url_path"])).status_code == 404
+    assert (await http.get("/qdrive/l/anq_lnk_made_up")).status_code == 404
+    past = await alice.send(
+        "POST",
+        f"/qdrive/files/{info['id']}/links",
+        json={"expires_at": "2020-01-01T00:00:00Z"},
+    )
+    assert past.status_code == 400
+
+
+async def test_car_export_reimports_to_the_same_bytes_and_cid(node: Node, alice: Person) -> None:
+    import io
+
+    from anarq.qdrive import car
+
+    data = os.urandom(600_000)  # three chunks
+    info = await alice.put("/export/me.bin", data)
+    exported = await alice.send("GET", f"/qdrive/files/{info['id']}/car")
+    assert exported.status_code == 200
+    assert exported.headers["content-type"] == "application/vnd.ipld.car"
+    reader = car.CarReader.open(io.BytesIO(exported.content))
+    assert str(reader.roots[0]) == unixfs_cid([data])
+    [entry] = list(car.files(reader, reader.roots[0]))
+    assert entry.size == len(data)
+    assert b"".join(car.content(reader, entry.cid)) == data

@@ -67,5 +67,25 @@ def test_put_ls_get_share_and_trash(tmp_path: Path) -> None:
         assert restored.returncode == 0, restored.stderr
         quota = json.loads(anarq(alice_home, "drive", "quota", *url, "--json").stdout)
         assert quota["files"] == 2 and quota["used_bytes"] == len(big) + 5
+
+        archive = tmp_path / "video.car"
+        exported = anarq(alice_home, "drive", "export", video_id, "-o", str(archive), *url)
+        assert exported.returncode == 0, exported.stderr
+        imported = anarq(
+            alice_home, "drive", "import", str(archive), "--to", "/imported", *url, "--json"
+        )
+        assert imported.returncode == 0, imported.stderr
+        [again] = json.loads(imported.stdout)
+        copy = tmp_path / "again.bin"
+        assert anarq(alice_home, "drive", "get", again["id"], "-o", str(copy), *url).returncode == 0
+        assert copy.read_bytes() == big
+        not_car = anarq(alice_home, "drive", "import", str(out), *url)
+        assert not_car.returncode == 2 and "Traceback" not in not_car.stderr
+
+        made = anarq(alice_home, "drive", "link", "/travel/trip/notes.txt", *url, "--json")
+        assert made.returncode == 0, made.stderr
+        import httpx
+
+        assert httpx.get(json.loads(made.stdout)["url"]).text == "sunny"
     finally:
         node.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -11,9 +12,12 @@ from starlette.concurrency import run_in_threadpool
 
 from anarq.gateway.auth import caller
 from anarq.kernel.guard import Context
+from anarq.qdrive.car import CAR_MEDIA_TYPE
 from anarq.qdrive.models import (
     MEDIA_TYPE_PATTERN,
     FileInfo,
+    LinkInfo,
+    LinkRequest,
     Listing,
     MoveRequest,
     QuotaInfo,
@@ -270,3 +274,81 @@ def unshare(
 @router.get("/quota", response_model=QuotaInfo, summary="Space used and allowed")
 def quota(ctx: Context = Depends(caller), svc: DriveService = Depends(service)) -> QuotaInfo:
     return svc.quota(ctx)
+
+
+# Links -----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/files/{file_id}/links",
+    status_code=201,
+    response_model=LinkInfo,
+    summary="Make a share link (optionally expiring, password-protected, download-capped)",
+)
+def create_link(
+    file_id: FILE_ID,
+    body: LinkRequest,
+    ctx: Context = Depends(caller),
+    svc: DriveService = Depends(service),
+) -> LinkInfo:
+    return svc.create_link(
+        ctx,
+        file_id,
+        expires_at=body.expires_at,
+        password=body.password,
+        max_downloads=body.max_downloads,
+    )
+
+
+@router.get("/files/{file_id}/links", response_model=list[LinkInfo], summary="A file's share links")
+def list_links(
+    file_id: FILE_ID, ctx: Context = Depends(caller), svc: DriveService = Depends(service)
+) -> list[LinkInfo]:
+    return svc.links(ctx, file_id)
+
+
+@router.delete("/links/{link_id}", response_model=LinkInfo, summary="Revoke a share link")
+def revoke_link(
+    link_id: str, ctx: Context = Depends(caller), svc: DriveService = Depends(service)
+) -> LinkInfo:
+    return svc.revoke_link(ctx, link_id)
+
+
+@router.get(
+    "/l/{token}",
+    summary="Download through a share link (no identity needed; the token is the key)",
+)
+def open_link(
+    token: str,
+    password: str | None = Header(None, alias="X-Anarq-Link-Password", max_length=200),
+    ctx: Context = Depends(caller),
+    svc: DriveService = Depends(service),
+) -> StreamingResponse:
+    opened = svc.open_link(ctx, token, password)
+    return StreamingResponse(
+        opened.chunks,
+        media_type=opened.file.media_type,
+        headers={
+            "Content-Length": str(opened.version.size),
+            "Content-Disposition": _attachment(opened.file.name),
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.get(
+    "/files/{file_id}/car",
+    summary="Export a version as a CAR v1 file (its IPFS UnixFS DAG)",
+)
+def export_car(
+    file_id: FILE_ID,
+    version: int | None = VERSION,
+    ctx: Context = Depends(caller),
+    svc: DriveService = Depends(service),
+) -> StreamingResponse:
+    return StreamingResponse(svc.export_car(ctx, file_id, version), media_type=CAR_MEDIA_TYPE)
+
+
+def _attachment(name: str) -> str:
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 
 from anarq.cli.output import JSON_OPTION, URL_OPTION, console, emit_json, emit_table
+from anarq.qdrive import car
 from anarq.qonsent.cli import parse_duration
 from anarq.sdk import Client
 from anarq.squid.cli import signed_client
@@ -77,9 +78,34 @@ def upload_file(
     overwrite: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Send one file in parts (resumable), then store it."""
-    size = local.stat().st_size
+    """Send one local file in parts (resumable), then store it."""
     media_type = mimetypes.guess_type(local.name)[0] or "application/octet-stream"
+    with local.open("rb") as handle:
+        pieces = iter(lambda: handle.read(PART_BYTES), b"")
+        return upload_stream(
+            node,
+            remote,
+            local.stat().st_size,
+            pieces,
+            media_type=media_type,
+            public=public,
+            overwrite=overwrite,
+            progress=progress,
+        )
+
+
+def upload_stream(
+    node: Client,
+    remote: str,
+    size: int,
+    pieces: Iterator[bytes],
+    *,
+    media_type: str = "application/octet-stream",
+    public: bool = False,
+    overwrite: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Send `size` bytes arriving as `pieces` in parts of at most the node's part size."""
     upload = node.request(
         "POST",
         "/qdrive/uploads",
@@ -93,26 +119,36 @@ def upload_file(
     )
     part = min(PART_BYTES, int(upload["part_max_bytes"]))
     task = progress.add_task(remote, total=size) if progress is not None else None
-    with local.open("rb") as handle:
-        offset = 0
-        while offset < size:
-            data = handle.read(part)
-            node.request(
-                "PATCH",
-                f"/qdrive/uploads/{upload['id']}",
-                content=data,
-                headers={
-                    "Upload-Offset": str(offset),
-                    "Content-Type": "application/offset+octet-stream",
-                },
-            )
-            offset += len(data)
-            if progress is not None and task is not None:
-                progress.update(task, completed=offset)
+    offset = 0
+    for data in _parts(pieces, part):
+        node.request(
+            "PATCH",
+            f"/qdrive/uploads/{upload['id']}",
+            content=data,
+            headers={
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        offset += len(data)
+        if progress is not None and task is not None:
+            progress.update(task, completed=offset)
     stored: dict[str, Any] = node.request("POST", f"/qdrive/uploads/{upload['id']}/complete")
     if progress is not None and task is not None:
         progress.remove_task(task)
     return stored
+
+
+def _parts(pieces: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """Re-cut `pieces` into parts of exactly `size` bytes (the last may be shorter)."""
+    buffer = bytearray()
+    for piece in pieces:
+        buffer += piece
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
 
 
 @app.command("put")
@@ -328,3 +364,104 @@ def _human(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+@app.command("link")
+def link(
+    ref: str = typer.Argument(..., help="A path in your drive, or a file id."),
+    expires: str | None = typer.Option(None, help="Lifetime, e.g. 7d, 12h."),
+    password: bool = typer.Option(
+        False, "--password", help="Ask for a password the link will need (never echoed)."
+    ),
+    max_downloads: int | None = typer.Option(None, min=1, help="Uses before the link closes."),
+    identity: str | None = IDENTITY_OPTION,
+    url: str | None = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Make a share link anyone holding it can download with (no identity needed)."""
+    body: dict[str, Any] = {}
+    if expires:
+        body["expires_at"] = (datetime.now(UTC) + parse_duration(expires)).isoformat()
+    if password:
+        body["password"] = os.environ.get("ANARQ_LINK_PASSWORD") or typer.prompt(
+            "Link password", hide_input=True, confirmation_prompt=True
+        )
+    if max_downloads:
+        body["max_downloads"] = max_downloads
+    with signed_client(url, identity) as node:
+        info = _resolve(node, ref)
+        made = node.request("POST", f"/qdrive/files/{info['id']}/links", json=body)
+        full = node.url + made["url_path"]
+    if as_json:
+        emit_json({**made, "url": full})
+        return
+    console.print(full)
+    if password:
+        console.print("[dim]the link needs its password in the X-Anarq-Link-Password header[/dim]")
+
+
+@app.command("export")
+def export(
+    ref: str = typer.Argument(..., help="A path in your drive, a file id, or a CID."),
+    output: Path = typer.Option(..., "-o", "--output", help="The .car file to write."),
+    version: int | None = typer.Option(None, min=1, help="A version [default: the current one]."),
+    identity: str | None = IDENTITY_OPTION,
+    url: str | None = URL_OPTION,
+) -> None:
+    """Export a file as a CAR v1 (its IPFS UnixFS DAG, decrypted for you)."""
+    with signed_client(url, identity) as node:
+        info = _resolve(node, ref)
+        params = {"version": version} if version else {}
+        partial = output.with_name(output.name + ".part")
+        with (
+            node.stream("GET", f"/qdrive/files/{info['id']}/car", params=params) as response,
+            partial.open("wb") as handle,
+            _progress() as progress,
+        ):
+            task = progress.add_task(info["path"], total=None)
+            for chunk in response.iter_bytes():
+                handle.write(chunk)
+                progress.advance(task, len(chunk))
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(output)
+    console.print(f"wrote {output}")
+
+
+@app.command("import")
+def import_car(
+    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="A CAR v1 file."),
+    to: str = typer.Option("/", "--to", help="Drive folder to import into."),
+    public: bool = typer.Option(False, help="Store unencrypted, keeping the IPFS CIDs."),
+    identity: str | None = IDENTITY_OPTION,
+    url: str | None = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Import the files of a CAR (a UnixFS file or directory); every block is verified."""
+    base = "/" + to.strip("/") if to.strip("/") else ""
+    stored = []
+    try:
+        with source.open("rb") as handle, signed_client(url, identity) as node:
+            reader = car.CarReader.open(handle)
+            root = reader.roots[0]
+            found = list(car.files(reader, root))
+            with _progress() as progress:
+                for entry in found:
+                    name = entry.path or f"/{source.stem}"
+                    stored.append(
+                        upload_stream(
+                            node,
+                            base + name,
+                            entry.size,
+                            car.content(reader, entry.cid),
+                            media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+                            public=public,
+                            progress=progress,
+                        )
+                    )
+    except car.BadCar as exc:
+        raise typer.BadParameter(f"{source}: {exc}") from None
+    if as_json:
+        emit_json(stored)
+    else:
+        emit_table(stored, FILE_COLUMNS, title="imported")

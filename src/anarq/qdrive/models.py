@@ -101,3 +101,26 @@ class QuotaInfo(BaseModel):
     used_bytes: int
     limit_bytes: int
     files: int
+
+
+class LinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_at: datetime | None = None
+    password: str | None = Field(default=None, min_length=4, max_length=200)
+    max_downloads: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class LinkInfo(BaseModel):
+    id: str
+    file_id: str
+    token: str | None = Field(
+        default=None, description="Shown once, when the link is made; the node keeps a hash."
+    )
+    url_path: str | None = None
+    password: bool
+    expires_at: datetime | None
+    max_downloads: int | None
+    downloads: int
+    created_at: datetime
+    revoked_at: datetime | None

@@ -18,13 +18,17 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
 import posixpath
+import secrets
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
 
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -37,14 +41,16 @@ from anarq.kernel.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    Unauthenticated,
 )
 from anarq.kernel.guard import Context
 from anarq.kernel.ids import new_id
 from anarq.node.service import NodeService
-from anarq.qdrive import tables
+from anarq.qdrive import car, tables
 from anarq.qdrive.models import (
     Entry,
     FileInfo,
+    LinkInfo,
     Listing,
     QuotaInfo,
     ShareInfo,
@@ -68,6 +74,7 @@ UPLOAD_LIFETIME = timedelta(hours=24)
 HOUSEKEEPING_EVERY_SECONDS = 300.0
 READ_CHUNK_BYTES = 256 * 1024
 _DEDUP_INFO = b"anarq/qdrive/content-tag/v1"
+LINK_TOKEN_PREFIX = "anq_lnk_"  # noqa: S105 (a prefix, not a secret)
 log = logging.getLogger(__name__)
 
 
@@ -518,13 +525,16 @@ class DriveService:
             raise NotFound(f"no file {file_id}")
         ver = self._version_row(file_id, version or row["version"])
         self.k.guard.record(ctx, "read", resource, "allow")
+        return self._opened(row, ver)
+
+    def _opened(self, row: RowMapping, ver: RowMapping) -> Opened:
         info = self._version_info(ver)
-        blob = self.k.blobs.open(ver["blob_cid"])
         if ver["header"] is None:
             if ver["unixfs_cid"] is None:
-                raise NotFound(f"version {ver['version']} of {file_id} was shredded")
-            return Opened(self._file_info(row), info, blob)
+                raise NotFound(f"version {ver['version']} of {row['id']} was shredded")
+            return Opened(self._file_info(row), info, self.k.blobs.open(ver["blob_cid"]))
         _, opener = self._custody()
+        blob = self.k.blobs.open(ver["blob_cid"])
         return Opened(
             self._file_info(row), info, decrypt_stream(chain((ver["header"],), blob), opener)
         )
@@ -739,6 +749,129 @@ class DriveService:
                 continue  # e.g. "public", or a revoked identity: nobody to wrap for
         return keys
 
+    # Links ---------------------------------------------------------------------------
+
+    def create_link(
+        self,
+        ctx: Context,
+        file_id: str,
+        *,
+        expires_at: datetime | None,
+        password: str | None,
+        max_downloads: int | None,
+    ) -> LinkInfo:
+        """A bearer link that reads the file's current version without an identity."""
+        self._file_row(file_id)
+        now = self.k.clock.now()
+        if expires_at is not None and expires_at <= now:
+            raise BadRequest("expires_at is in the past")
+        token = LINK_TOKEN_PREFIX + secrets.token_urlsafe(24)
+        salt = os.urandom(16) if password else None
+        row = {
+            "id": new_id(),
+            "file_id": file_id,
+            "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
+            "password_salt": salt,
+            "password_hash": _password_hash(password, salt) if password and salt else None,
+            "expires_at": expires_at,
+            "max_downloads": max_downloads,
+            "downloads": 0,
+            "created_by": ctx.actor.id,
+            "created_at": now,
+            "revoked_at": None,
+        }
+        with self.k.change(ctx, "share", file_resource(file_id)) as tx:
+            tx.execute(insert(tables.links).values(**row))
+        return _link_info(row, token)
+
+    def links(self, ctx: Context, file_id: str) -> list[LinkInfo]:
+        self._file_row(file_id)
+        self.k.check(ctx, "share", file_resource(file_id))
+        ln = tables.links
+        with self.k.db.read() as conn:
+            rows = conn.execute(
+                select(ln).where(ln.c.file_id == file_id).order_by(ln.c.created_at)
+            ).mappings()
+            return [_link_info(row, None) for row in rows]
+
+    def revoke_link(self, ctx: Context, link_id: str) -> LinkInfo:
+        ln = tables.links
+        with self.k.db.read() as conn:
+            row = conn.execute(select(ln).where(ln.c.id == link_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"no link {link_id}")
+        now = self.k.clock.now()
+        with self.k.change(ctx, "share", file_resource(row["file_id"])) as tx:
+            tx.execute(
+                update(ln)
+                .where(ln.c.id == link_id, ln.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return _link_info({**row, "revoked_at": row["revoked_at"] or now}, None)
+
+    def open_link(self, ctx: Context, token: str, password: str | None) -> Opened:
+        """What a link reads: the file's current version, if the link still allows it.
+
+        The token is the authority (checked here, not by Qonsent); every use is audited
+        under the file, and a wrong password counts as a failed authentication.
+        """
+        ln = tables.links
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self.k.db.read() as conn:
+            row = conn.execute(select(ln).where(ln.c.token_sha256 == digest)).mappings().first()
+        now = self.k.clock.now()
+        if (
+            row is None
+            or row["revoked_at"] is not None
+            or (row["expires_at"] is not None and row["expires_at"] <= now)
+        ):
+            raise NotFound("this link does not exist, has expired or was revoked")
+        resource = file_resource(row["file_id"])
+        if row["password_hash"] is not None:
+            given = _password_hash(password, row["password_salt"]) if password else b""
+            if not hmac.compare_digest(given, row["password_hash"]):
+                self.k.guard.record(ctx, "read", resource, "deny")
+                raise Unauthenticated(
+                    "this link needs its password in the X-Anarq-Link-Password header"
+                )
+        file = self._file_row(row["file_id"])
+        if file["trashed_at"] is not None:
+            raise NotFound("this link's file is in the trash")
+        with self.k.db.write() as tx:
+            taken = tx.execute(
+                update(ln)
+                .where(
+                    ln.c.id == row["id"],
+                    (ln.c.max_downloads.is_(None)) | (ln.c.downloads < ln.c.max_downloads),
+                )
+                .values(downloads=ln.c.downloads + 1)
+            ).rowcount
+            self.k.guard.record(ctx, "read", resource, "allow" if taken else "deny", tx)
+        if not taken:
+            raise NotFound("this link has been used as many times as it allows")
+        return self._opened(file, self._version_row(file["id"], file["version"]))
+
+    # CAR -----------------------------------------------------------------------------
+
+    def export_car(self, ctx: Context, file_id: str, version: int | None = None) -> Iterator[bytes]:
+        """The version's UnixFS DAG as a CAR v1 stream (plaintext: an export for its reader).
+
+        A private version's root is computed first, in a pass over the content, because
+        the CAR header names it before any block.
+        """
+        opened = self.open(ctx, file_id, version)
+        row = self._version_row(file_id, opened.version.version)
+        root = row["unixfs_cid"]
+        if root is None:
+            builder = UnixFSBuilder()
+            for piece in opened.chunks:
+                builder.update(piece)
+            root = str(builder.finish())
+            again = self._opened(self._file_row(file_id), row).chunks
+        else:
+            again = opened.chunks
+        return car.export(root, again)
+
     # Quota ---------------------------------------------------------------------------
 
     def quota(self, ctx: Context) -> QuotaInfo:
@@ -868,6 +1001,27 @@ class DriveService:
             created_by=row["created_by"],
             readers=len(_readers(row["header"])) if row["header"] is not None else None,
         )
+
+
+def _password_hash(password: str, salt: bytes) -> bytes:
+    """Argon2id (RFC 9106) of a link password; OWASP's minimum for interactive use."""
+    kdf = Argon2id(salt=salt, length=32, iterations=2, lanes=1, memory_cost=19 * 1024)
+    return kdf.derive(unicodedata.normalize("NFC", password).encode())
+
+
+def _link_info(row: dict[str, Any] | RowMapping, token: str | None) -> LinkInfo:
+    return LinkInfo(
+        id=row["id"],
+        file_id=row["file_id"],
+        token=token,
+        url_path=f"/qdrive/l/{token}" if token else None,
+        password=row["password_hash"] is not None,
+        expires_at=row["expires_at"],
+        max_downloads=row["max_downloads"],
+        downloads=row["downloads"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
 
 
 def _readers(header: bytes) -> list[str]:

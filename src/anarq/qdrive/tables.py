@@ -82,4 +82,23 @@ upload_parts = Table(
     Column("blob_cid", String(100), nullable=False),
 )
 
-TABLES = (files, versions, uploads, upload_parts)
+# Share links: a bearer token (kept as its hash) that reads one file, optionally behind a
+# password (Argon2id) and an expiry or a download cap.
+links = Table(
+    "qdrive_links",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("file_id", String(26), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("password_salt", LargeBinary, nullable=True),
+    Column("password_hash", LargeBinary, nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("max_downloads", Integer, nullable=True),
+    Column("downloads", Integer, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+Index("ix_qdrive_links_file", links.c.file_id)
+
+TABLES = (files, versions, uploads, upload_parts, links)
