@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from anarq.kernel import Kernel
-from anarq.kernel.blobs import put_bytes
+from anarq.kernel.blobs import put
 from anarq.kernel.errors import (
     AnarqError,
     BadRequest,
@@ -198,8 +198,8 @@ class DriveService:
                 f"{row['size']}"
             )
         custody, _ = self._custody()
-        sealed = b"".join(encrypt_stream([data], [custody]))
-        blob = put_bytes(self.k.blobs, sealed)
+        sealed = encrypt_stream([data], [custody], chunk_bytes=READ_CHUNK_BYTES)
+        blob = put(self.k.blobs, sealed)
         u, p = tables.uploads, tables.upload_parts
         with self.k.change(ctx, "write", drive_resource(row["owner"])) as tx:
             moved = tx.execute(
