@@ -18,6 +18,8 @@ from anarq.qdrive.unixfs import unixfs_cid
 from anarq.qlock import SigningKey, decrypt_stream, stream_recipients
 from anarq.sdk.signing import RequestSigner
 
+CHUNK = 256 * 1024
+
 
 class Person:
     """An identity registered with the node, sending signed requests."""
@@ -69,6 +71,18 @@ def version_rows(node: Node, file_id: str) -> list[Any]:
         return list(conn.execute(select(v).where(v.c.file_id == file_id).order_by(v.c.version)))
 
 
+def segment_cids(node: Node, file_id: str, version: int) -> list[str]:
+    sg = tables.segments
+    with node.kernel.db.read() as conn:
+        return list(
+            conn.execute(
+                select(sg.c.blob_cid)
+                .where(sg.c.file_id == file_id, sg.c.version == version)
+                .order_by(sg.c.n)
+            ).scalars()
+        )
+
+
 async def test_private_file_is_stored_encrypted_and_reads_back(node: Node, alice: Person) -> None:
     secret = b"the plan: " + os.urandom(3000)
     info = await alice.put("/notes/plan.txt", secret)
@@ -79,7 +93,9 @@ async def test_private_file_is_stored_encrypted_and_reads_back(node: Node, alice
     assert response.status_code == 200
     assert response.content == secret
     [row] = version_rows(node, info["id"])
-    stored = b"".join(node.kernel.blobs.open(row.blob_cid))
+    stored = b"".join(
+        b"".join(node.kernel.blobs.open(c)) for c in segment_cids(node, info["id"], 1)
+    )
     assert secret[:64] not in stored and len(stored) > len(secret)
     assert row.unixfs_cid is None and row.header is not None
 
@@ -96,39 +112,72 @@ async def test_resumable_upload_in_parts(node: Node, alice: Person) -> None:
     )
     assert started.status_code == 201, started.text
     upload = started.json()
-    assert upload["offset"] == 0
+    assert upload["offset"] == 0 and upload["part_multiple_bytes"] == CHUNK
 
-    first = await alice.send(
+    ragged = await alice.send(
         "PATCH",
         f"/qdrive/uploads/{upload['id']}",
         content=data[:300_000],
         headers={"Upload-Offset": "0"},
     )
-    assert first.json()["offset"] == 300_000
+    assert ragged.status_code == 400  # not whole chunks, and not the end
+    first = await alice.send(
+        "PATCH",
+        f"/qdrive/uploads/{upload['id']}",
+        content=data[:CHUNK],
+        headers={"Upload-Offset": "0"},
+    )
+    assert first.json()["offset"] == CHUNK
     # A part sent again (a retry after a lost answer) is refused and says where to go on.
     again = await alice.send(
         "PATCH",
         f"/qdrive/uploads/{upload['id']}",
-        content=data[:300_000],
+        content=data[:CHUNK],
         headers={"Upload-Offset": "0"},
     )
-    assert again.status_code == 409 and again.json()["offset"] == 300_000
+    assert again.status_code == 409 and again.json()["offset"] == CHUNK
     early = await alice.send("POST", f"/qdrive/uploads/{upload['id']}/complete")
     assert early.status_code == 409
 
     status = (await alice.send("GET", f"/qdrive/uploads/{upload['id']}")).json()
-    rest = await alice.send(
-        "PATCH",
-        f"/qdrive/uploads/{upload['id']}",
-        content=data[status["offset"] :],
-        headers={"Upload-Offset": str(status["offset"])},
-    )
-    assert rest.status_code == 200, rest.text
+    for start, end in ((status["offset"], 2 * CHUNK), (2 * CHUNK, len(data))):
+        sent = await alice.send(
+            "PATCH",
+            f"/qdrive/uploads/{upload['id']}",
+            content=data[start:end],
+            headers={"Upload-Offset": str(start)},
+        )
+        assert sent.status_code == 200, sent.text
     done = await alice.send("POST", f"/qdrive/uploads/{upload['id']}/complete")
     assert done.status_code == 201, done.text
     assert (await alice.read(done.json()["id"])).content == data
+    assert len(segment_cids(node, done.json()["id"], 1)) == 3  # the parts are the body
     with node.kernel.db.read() as conn:
         assert conn.execute(select(tables.upload_parts)).all() == []
+
+
+async def test_public_upload_in_parts_gets_the_same_cid(alice: Person) -> None:
+    data = os.urandom(3 * CHUNK + 123)
+    upload = (
+        await alice.send(
+            "POST",
+            "/qdrive/uploads",
+            json={"path": "/p.bin", "size": len(data), "visibility": "public"},
+        )
+    ).json()
+    for start in range(0, len(data), 2 * CHUNK):
+        part = data[start : start + 2 * CHUNK]
+        sent = await alice.send(
+            "PATCH",
+            f"/qdrive/uploads/{upload['id']}",
+            content=part,
+            headers={"Upload-Offset": str(start)},
+        )
+        assert sent.status_code == 200, sent.text
+    done = (await alice.send("POST", f"/qdrive/uploads/{upload['id']}/complete")).json()
+    [version] = (await alice.send("GET", f"/qdrive/files/{done['id']}/versions")).json()
+    assert version["cid"] == unixfs_cid([data])
+    assert (await alice.read(done["id"])).content == data
 
 
 async def test_public_file_has_the_ipfs_cid(node: Node, alice: Person) -> None:
@@ -200,7 +249,7 @@ async def test_versions_dedup_trash_restore_and_purge(node: Node, alice: Person)
     assert taken.status_code == 409
 
     copy = await alice.put("/copy.txt", b"second")  # same content: stored once
-    assert version_rows(node, copy["id"])[0].blob_cid == version_rows(node, one["id"])[1].blob_cid
+    assert segment_cids(node, copy["id"], 1) == segment_cids(node, one["id"], 2)
 
     trashed = await alice.send("DELETE", f"/qdrive/files/{one['id']}")
     assert trashed.json()["trashed_at"] is not None
@@ -209,7 +258,7 @@ async def test_versions_dedup_trash_restore_and_purge(node: Node, alice: Person)
     restored = await alice.send("POST", f"/qdrive/files/{one['id']}/restore")
     assert restored.json()["trashed_at"] is None
 
-    blobs = [row.blob_cid for row in version_rows(node, one["id"])]
+    blobs = [segment_cids(node, one["id"], 1)[0], segment_cids(node, one["id"], 2)[0]]
     purged = await alice.send("DELETE", f"/qdrive/files/{one['id']}", params={"forever": "true"})
     assert purged.status_code == 204
     assert version_rows(node, one["id"]) == []
@@ -347,3 +396,15 @@ async def test_car_export_reimports_to_the_same_bytes_and_cid(node: Node, alice:
     [entry] = list(car.files(reader, reader.roots[0]))
     assert entry.size == len(data)
     assert b"".join(car.content(reader, entry.cid)) == data
+
+
+async def test_empty_files_both_ways(alice: Person) -> None:
+    small = await alice.put("/empty-put", b"")
+    assert (await alice.read(small["id"])).content == b""
+    upload = (await alice.send("POST", "/qdrive/uploads", json={"path": "/e", "size": 0})).json()
+    done = await alice.send("POST", f"/qdrive/uploads/{upload['id']}/complete")
+    assert done.status_code == 201, done.text
+    assert (await alice.read(done.json()["id"])).content == b""
+    public = await alice.put("/empty-public", b"", visibility="public")
+    [version] = (await alice.send("GET", f"/qdrive/files/{public['id']}/versions")).json()
+    assert version["cid"] == "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"

@@ -368,3 +368,51 @@ def test_fifty_mib_round_trips_in_bounded_memory(piece_bytes: int) -> None:
 
     assert actual.digest() == expected.digest()
     assert peak_bytes < 1024 * 1024, f"peak {peak_bytes} bytes"
+
+
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=4), min_size=0, max_size=4),
+    tail=st.integers(min_value=0, max_value=200),
+)
+@settings(max_examples=40, deadline=None)
+def test_a_stream_written_in_parts_reads_as_one(sizes: list[int], tail: int) -> None:
+    from anarq.qlock import encrypt_stream_part, start_stream
+
+    reader = AgreementKey.generate(hybrid=False)
+    chunk = 64
+    header = start_stream([reader.recipient_key], chunk_bytes=chunk)
+    plaintext = os.urandom(sum(sizes) * chunk + tail)
+    if not plaintext and sizes:
+        return
+    parts: list[bytes] = []
+    offset = 0
+    for n in sizes:
+        piece = plaintext[offset : offset + n * chunk]
+        parts += encrypt_stream_part(
+            header, reader, piece, first_chunk=offset // chunk, final=False
+        )
+        offset += len(piece)
+    if offset < len(plaintext) or not parts:
+        rest = plaintext[offset:]
+        parts += encrypt_stream_part(header, reader, rest, first_chunk=offset // chunk, final=True)
+    else:
+        # Everything went in whole-chunk parts: the stream still needs its final part.
+        return
+    assert b"".join(decrypt_stream([header, *parts], reader)) == plaintext
+    if len(parts) > 1:
+        with pytest.raises(BadStream):
+            b"".join(decrypt_stream([header, *parts[:-2], parts[-1]], reader))
+
+
+def test_parts_must_be_whole_chunks_until_the_last() -> None:
+    from anarq.qlock import encrypt_stream_part, start_stream
+
+    reader = AgreementKey.generate(hybrid=False)
+    header = start_stream([reader.recipient_key], chunk_bytes=64)
+    with pytest.raises(BadStream, match="whole number"):
+        list(encrypt_stream_part(header, reader, b"x" * 65, first_chunk=0, final=False))
+    with pytest.raises(BadStream, match="empty"):
+        list(encrypt_stream_part(header, reader, b"", first_chunk=3, final=True))
+    stranger = AgreementKey.generate(hybrid=False)
+    with pytest.raises(WrongKey):
+        list(encrypt_stream_part(header, stranger, b"x", first_chunk=0, final=True))

@@ -84,6 +84,11 @@ class SeaweedServer:
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
         config.write_text(json.dumps({"identities": [identity]}))
+        # Every bucket is a collection that grows 7 volumes by default; with many small
+        # test buckets in one session that exhausts `-volume.max`. One at a time suffices.
+        (self.workdir / "master.toml").write_text(
+            "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n"
+        )
         (self.workdir / "data").mkdir(exist_ok=True)
         ports = [
             f"-{role}.port{suffix}={port}"
@@ -109,7 +114,7 @@ class SeaweedServer:
             "-s3.autoCreateBucket=false",  # real S3 rejects writes to a missing bucket
             "-master.peers=none",  # single master: skip the ~2 s Raft election (and its races)
             "-master.volumeSizeLimitMB=64",
-            "-volume.max=64",
+            "-volume.max=256",
             "-volume.preStopSeconds=0",
             "-master.telemetry=false",
         ]

@@ -169,7 +169,7 @@ def download(
         media_type=opened.file.media_type,
         headers={
             "Content-Length": str(opened.version.size),
-            "ETag": f'"{opened.version.cid}"',
+            "ETag": f'"{opened.file.id}.{opened.version.version}"',
             "X-Anarq-Version": str(opened.version.version),
         },
     )

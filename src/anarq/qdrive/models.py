@@ -35,6 +35,9 @@ class Upload(BaseModel):
     visibility: Visibility
     media_type: str
     part_max_bytes: int
+    part_multiple_bytes: int = Field(
+        description="Every part but the last is a multiple of this many bytes."
+    )
     expires_at: datetime
 
 
@@ -55,7 +58,7 @@ class FileInfo(BaseModel):
 class VersionInfo(BaseModel):
     version: int
     size: int
-    cid: str = Field(description="IPFS CID (public) or the stored ciphertext's CID (private).")
+    cid: str | None = Field(default=None, description="The IPFS CID of a public version's content.")
     encrypted: bool
     created_at: datetime
     created_by: str

@@ -22,7 +22,7 @@ import os
 import posixpath
 import secrets
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from anarq.kernel import Kernel
-from anarq.kernel.blobs import put
+from anarq.kernel.blobs import put, put_bytes
 from anarq.kernel.errors import (
     AnarqError,
     BadRequest,
@@ -58,13 +58,14 @@ from anarq.qdrive.models import (
     UploadRequest,
     VersionInfo,
 )
-from anarq.qdrive.unixfs import UnixFSBuilder
+from anarq.qdrive.unixfs import CHUNK_BYTES, UnixFSBuilder, root_from_digests
 from anarq.qlock import (
     AgreementKey,
     RecipientKey,
     decrypt_stream,
-    encrypt_stream,
+    encrypt_stream_part,
     rewrap_stream_header,
+    start_stream,
 )
 from anarq.qonsent.models import GrantRequest
 from anarq.qonsent.service import QonsentService
@@ -156,9 +157,14 @@ class DriveService:
     # Uploads -------------------------------------------------------------------------
 
     def start_upload(self, ctx: Context, request: UploadRequest) -> Upload:
+        """Open an upload: for a private file, its stream header (and so its key) now."""
         owner = self._owner(ctx)
         path = normalize_path(request.path)
         self._require_room(owner, request.size)
+        with self.k.db.read() as conn:
+            existing = self._live_file(conn, owner, path)
+        if existing is not None and not request.overwrite:
+            raise Conflict(f"{path} exists; upload with overwrite to add a version")
         now = self.k.clock.now()
         row = {
             "id": new_id(),
@@ -168,22 +174,34 @@ class DriveService:
             "media_type": request.media_type,
             "size": request.size,
             "received": 0,
+            "header": self._new_header(owner, existing)
+            if request.visibility == "private"
+            else None,
             "created_at": now,
             "expires_at": now + UPLOAD_LIFETIME,
         }
         with self.k.change(ctx, "write", drive_resource(owner)) as tx:
-            existing = self._live_file(tx, owner, path)
-            if existing is not None and not request.overwrite:
-                raise Conflict(f"{path} exists; upload with overwrite to add a version")
             tx.execute(insert(tables.uploads).values(**row))
         return self._upload(row)
+
+    def _new_header(self, owner: str, existing: RowMapping | None) -> bytes:
+        """A fresh data key, wrapped for the node, the owner and the file's current readers."""
+        readers = [self._custody()[0], self.squid.recipient_key(owner)]
+        if existing is not None:
+            readers += self._reader_keys(existing["id"])
+        return start_stream(readers, chunk_bytes=CHUNK_BYTES)
 
     def upload(self, ctx: Context, upload_id: str) -> Upload:
         row = self._upload_row(ctx, upload_id)
         return self._upload(row)
 
     def append(self, ctx: Context, upload_id: str, offset: int, data: bytes) -> Upload:
-        """Add the part starting at `offset`; it must start where the last one ended."""
+        """Store the part starting at `offset`, encrypted as its place in the final stream.
+
+        A part starts where the last one ended and, unless it ends the upload, holds a
+        whole number of 256 KiB chunks. It is stored once, as it will stay: completing
+        the upload moves no data.
+        """
         row = self._upload_row(ctx, upload_id)
         if offset != row["received"]:
             raise Conflict(
@@ -192,20 +210,19 @@ class DriveService:
             )
         if not data:
             raise BadRequest("a part holds at least one byte")
-        if row["received"] + len(data) > row["size"]:
+        end = offset + len(data)
+        if end > row["size"]:
+            raise BadRequest(f"the part ends at {end}, past the declared size {row['size']}")
+        final = end == row["size"]
+        if not final and len(data) % CHUNK_BYTES:
             raise BadRequest(
-                f"the part ends at {row['received'] + len(data)}, past the declared size "
-                f"{row['size']}"
+                f"a part that does not end the upload is a multiple of {CHUNK_BYTES} bytes"
             )
-        custody, _ = self._custody()
-        sealed = encrypt_stream([data], [custody], chunk_bytes=READ_CHUNK_BYTES)
-        blob = put(self.k.blobs, sealed)
+        blob_cid, digests = self._store_part(row["header"], data, offset // CHUNK_BYTES, final)
         u, p = tables.uploads, tables.upload_parts
         with self.k.change(ctx, "write", drive_resource(row["owner"])) as tx:
             moved = tx.execute(
-                update(u)
-                .where(u.c.id == upload_id, u.c.received == offset)
-                .values(received=offset + len(data))
+                update(u).where(u.c.id == upload_id, u.c.received == offset).values(received=end)
             ).rowcount
             if moved != 1:
                 raise Conflict("another part landed first; ask for the upload's offset")
@@ -218,36 +235,54 @@ class DriveService:
                     n=count,
                     offset=offset,
                     size=len(data),
-                    blob_cid=blob.cid,
+                    blob_cid=blob_cid,
+                    digests=digests,
                 )
             )
-        return self._upload({**row, "received": offset + len(data)})
+        return self._upload({**row, "received": end})
+
+    def _store_part(
+        self, header: bytes | None, data: bytes, first_chunk: int, final: bool
+    ) -> tuple[str, bytes]:
+        """Write one part as a body segment; return its blob CID and its chunks' SHA-256s."""
+        view = memoryview(data)
+        digests = b"".join(
+            hashlib.sha256(view[i : i + CHUNK_BYTES]).digest()
+            for i in range(0, max(len(data), 1), CHUNK_BYTES)
+        )
+        if header is None:
+            blob = put_bytes(self.k.blobs, data)
+        else:
+            _, opener = self._custody()
+            sealed = encrypt_stream_part(header, opener, data, first_chunk=first_chunk, final=final)
+            blob = put(self.k.blobs, sealed)
+        return blob.cid, digests
 
     def abort(self, ctx: Context, upload_id: str) -> None:
         row = self._upload_row(ctx, upload_id)
         with self.k.change(ctx, "write", drive_resource(row["owner"])) as tx:
             cids = self._drop_upload(tx, upload_id)
-        self._delete_blobs(cids)
+        self._delete_unused(cids)
 
     def complete(self, ctx: Context, upload_id: str) -> FileInfo:
-        """Join the parts into a new file or version: encrypt, address, store, record."""
+        """Make the uploaded parts a new file, or a new version of the file at the path."""
         row = self._upload_row(ctx, upload_id)
         if row["received"] != row["size"]:
             raise Conflict(
                 f"the upload has {row['received']} of {row['size']} bytes",
                 offset=row["received"],
             )
+        p = tables.upload_parts
         with self.k.db.read() as conn:
-            parts = (
-                conn.execute(
-                    select(tables.upload_parts)
-                    .where(tables.upload_parts.c.upload_id == upload_id)
-                    .order_by(tables.upload_parts.c.n)
-                )
-                .mappings()
-                .all()
-            )
-        return self._store(ctx, row, self._part_plaintext(parts), upload_id=upload_id)
+            parts = conn.execute(
+                select(p.c.blob_cid, p.c.digests).where(p.c.upload_id == upload_id).order_by(p.c.n)
+            ).all()
+        segments = [part.blob_cid for part in parts]
+        digests = b"".join(part.digests for part in parts)
+        if not parts:  # an empty file: its one (empty, final) chunk
+            cid, digests = self._store_part(row["header"], b"", 0, True)
+            segments = [cid]
+        return self._record(ctx, row, segments, digests, upload_id=upload_id)
 
     def put(
         self,
@@ -264,106 +299,66 @@ class DriveService:
         path = normalize_path(path)
         self._require_room(owner, len(data))
         self.k.check(ctx, "write", drive_resource(owner))
+        with self.k.db.read() as conn:
+            existing = self._live_file(conn, owner, path)
+        if existing is not None and not overwrite:
+            raise Conflict(f"{path} exists; upload with overwrite to add a version")
+        header = self._new_header(owner, existing) if visibility == "private" else None
+        cid, digests = self._store_part(header, data, 0, True)
         row = {
             "owner": owner,
             "path": path,
             "visibility": visibility,
             "media_type": media_type,
             "size": len(data),
-            "overwrite": overwrite,
+            "header": header,
         }
-        return self._store(ctx, row, iter((data,)) if data else iter(()), upload_id=None)
-
-    def _part_plaintext(self, parts: Sequence[RowMapping]) -> Iterator[bytes]:
-        _, opener = self._custody()
-        for part in parts:
-            yield from decrypt_stream(self.k.blobs.open(part["blob_cid"]), opener)
-
-    def _store(
-        self,
-        ctx: Context,
-        row: dict[str, Any] | RowMapping,
-        plaintext: Iterator[bytes],
-        *,
-        upload_id: str | None,
-    ) -> FileInfo:
-        owner, path = row["owner"], row["path"]
-        public = row["visibility"] == "public"
-        with self.k.db.read() as conn:
-            existing = self._live_file(conn, owner, path)
-        if existing is not None and upload_id is None and not row.get("overwrite"):
-            raise Conflict(f"{path} exists; upload with overwrite to add a version")
-        hasher = hashlib.sha256()
-        builder = UnixFSBuilder() if public else None
-        size = 0
-
-        def tapped() -> Iterator[bytes]:
-            nonlocal size
-            for piece in plaintext:
-                hasher.update(piece)
-                size += len(piece)
-                if builder is not None:
-                    builder.update(piece)
-                yield piece
-
-        header: bytes | None = None
-        with self.k.blobs.writer() as writer:
-            if public:
-                for piece in tapped():
-                    writer.write(piece)
-            else:
-                readers = [self._custody()[0], self.squid.recipient_key(owner)]
-                if existing is not None:
-                    readers += self._reader_keys(existing["id"])
-                stream = encrypt_stream(tapped(), readers, chunk_bytes=READ_CHUNK_BYTES)
-                header = next(stream)
-                for piece in stream:
-                    writer.write(piece)
-            if size != row["size"]:
-                raise BadRequest(f"received {size} bytes, declared {row['size']}")
-            blob = writer.commit()
-        unixfs = str(builder.finish()) if builder is not None else None
-        tag = self._content_tag(owner, hasher.digest())
-        now = self.k.clock.now()
         try:
-            info = self._record(
-                ctx, row, existing, blob.cid, unixfs, tag, header, size, now, upload_id
-            )
+            return self._record(ctx, row, [cid], digests, upload_id=None)
         except BaseException:
-            if not public:
-                self._delete_blobs([blob.cid])
+            if header is not None:
+                self._delete_unused([cid])
             raise
-        return info
 
     def _record(
         self,
         ctx: Context,
         row: dict[str, Any] | RowMapping,
-        existing: RowMapping | None,
-        blob_cid: str,
-        unixfs: str | None,
-        tag: str,
-        header: bytes | None,
-        size: int,
-        now: datetime,
+        segments: list[str],
+        digests: bytes,
+        *,
         upload_id: str | None,
     ) -> FileInfo:
+        """Record the version whose body is `segments`, in one transaction with its event."""
         owner, path = row["owner"], row["path"]
-        f, v = tables.files, tables.versions
-        dropped_blob: str | None = None
-        part_cids: list[str] = []
+        header: bytes | None = row["header"]
+        size = int(row["size"])
+        unixfs = None if header is not None else str(root_from_digests(digests, size))
+        tag = self._content_tag(owner, hashlib.sha256(digests).digest())
+        f, v, sg = tables.files, tables.versions, tables.segments
+        dropped: list[str] = []
+        now = self.k.clock.now()
+        with self.k.db.read() as conn:
+            existing = self._live_file(conn, owner, path)
         resource = file_resource(existing["id"]) if existing else drive_resource(owner)
         with self.k.change(ctx, "write", resource) as tx:
             if header is not None:
                 # Dedup inside this drive: the same content is kept once, under one key.
                 twin = tx.execute(
-                    select(v.c.blob_cid, v.c.header)
+                    select(v.c.file_id, v.c.version, v.c.header)
                     .join(f, f.c.id == v.c.file_id)
                     .where(v.c.content_tag == tag, f.c.owner == owner, v.c.header.is_not(None))
                     .limit(1)
                 ).first()
-                if twin is not None and twin.blob_cid != blob_cid:
-                    dropped_blob, blob_cid, header = blob_cid, twin.blob_cid, twin.header
+                if twin is not None:
+                    dropped, header = segments, twin.header
+                    segments = list(
+                        tx.execute(
+                            select(sg.c.blob_cid)
+                            .where(sg.c.file_id == twin.file_id, sg.c.version == twin.version)
+                            .order_by(sg.c.n)
+                        ).scalars()
+                    )
             if existing is None:
                 file_id = new_id()
                 version = 1
@@ -406,7 +401,6 @@ class DriveService:
                     file_id=file_id,
                     version=version,
                     size=size,
-                    blob_cid=blob_cid,
                     unixfs_cid=unixfs,
                     content_tag=tag,
                     header=header,
@@ -414,8 +408,15 @@ class DriveService:
                     created_by=ctx.actor.id,
                 )
             )
+            tx.execute(
+                insert(sg),
+                [
+                    {"file_id": file_id, "version": version, "n": n, "blob_cid": cid}
+                    for n, cid in enumerate(segments)
+                ],
+            )
             if upload_id is not None:
-                part_cids = self._drop_upload(tx, upload_id)
+                self._drop_upload(tx, upload_id)
             self.k.bus.publish(
                 tx,
                 "qdrive.file.stored",
@@ -433,10 +434,11 @@ class DriveService:
                 subject=file_resource(file_id),
                 correlation_id=ctx.correlation_id or ctx.request_id,
             )
-        self._delete_blobs(part_cids + ([dropped_blob] if dropped_blob else []))
+        self._delete_unused(dropped)
         return self.file(ctx, file_id)
 
     def _drop_upload(self, tx: Connection, upload_id: str) -> list[str]:
+        """Forget an upload; return its parts' blobs (still the body, if it completed)."""
         p = tables.upload_parts
         cids = list(tx.execute(select(p.c.blob_cid).where(p.c.upload_id == upload_id)).scalars())
         tx.execute(delete(p).where(p.c.upload_id == upload_id))
@@ -466,14 +468,14 @@ class DriveService:
             visibility=row["visibility"],
             media_type=row["media_type"],
             part_max_bytes=self.part_max_bytes,
+            part_multiple_bytes=CHUNK_BYTES,
             expires_at=row["expires_at"],
         )
 
     @property
     def part_max_bytes(self) -> int:
-        # Headroom under the body limit for the signature headers' sake is not needed (they
-        # are headers), but a part must fit in one request body.
-        return self.k.settings.max_body_bytes
+        """The largest part: the body limit, rounded down to whole chunks."""
+        return max(CHUNK_BYTES, self.k.settings.max_body_bytes // CHUNK_BYTES * CHUNK_BYTES)
 
     # Reading -------------------------------------------------------------------------
 
@@ -504,7 +506,7 @@ class DriveService:
                     conn.execute(
                         select(f)
                         .join(v, v.c.file_id == f.c.id)
-                        .where((v.c.unixfs_cid == ref) | (v.c.blob_cid == ref))
+                        .where(v.c.unixfs_cid == ref)
                         .limit(1)
                     )
                     .mappings()
@@ -529,15 +531,28 @@ class DriveService:
 
     def _opened(self, row: RowMapping, ver: RowMapping) -> Opened:
         info = self._version_info(ver)
+        body = self._body(ver["file_id"], ver["version"])
         if ver["header"] is None:
             if ver["unixfs_cid"] is None:
                 raise NotFound(f"version {ver['version']} of {row['id']} was shredded")
-            return Opened(self._file_info(row), info, self.k.blobs.open(ver["blob_cid"]))
+            return Opened(self._file_info(row), info, body)
         _, opener = self._custody()
-        blob = self.k.blobs.open(ver["blob_cid"])
         return Opened(
-            self._file_info(row), info, decrypt_stream(chain((ver["header"],), blob), opener)
+            self._file_info(row), info, decrypt_stream(chain((ver["header"],), body), opener)
         )
+
+    def _body(self, file_id: str, version: int) -> Iterator[bytes]:
+        """The stored body: its segments' blobs, read one after the other (lazily)."""
+        sg = tables.segments
+        with self.k.db.read() as conn:
+            cids = list(
+                conn.execute(
+                    select(sg.c.blob_cid)
+                    .where(sg.c.file_id == file_id, sg.c.version == version)
+                    .order_by(sg.c.n)
+                ).scalars()
+            )
+        return chain.from_iterable(self.k.blobs.open(cid) for cid in cids)
 
     def sealed(self, ctx: Context, file_id: str, version: int | None = None) -> Iterator[bytes]:
         """The version as its Qlock stream (header + ciphertext), for readers holding a key."""
@@ -548,7 +563,7 @@ class DriveService:
         if ver["header"] is None:
             raise BadRequest("this version is public or shredded: it has no sealed form")
         self.k.guard.record(ctx, "read", resource, "allow")
-        return chain((ver["header"],), self.k.blobs.open(ver["blob_cid"]))
+        return chain((ver["header"],), self._body(file_id, ver["version"]))
 
     def listing(self, ctx: Context, folder: str | None, *, trash: bool = False) -> Listing:
         owner = self._owner(ctx)
@@ -643,13 +658,13 @@ class DriveService:
         """Delete for good: every version's key is shredded, unshared bodies removed."""
         row = self._file_row(file_id)
         f, v = tables.files, tables.versions
+        sg = tables.segments
         with self.k.change(ctx, "delete", file_resource(file_id)) as tx:
-            cids = set(tx.execute(select(v.c.blob_cid).where(v.c.file_id == file_id)).scalars())
+            cids = list(tx.execute(select(sg.c.blob_cid).where(sg.c.file_id == file_id)).scalars())
+            tx.execute(delete(sg).where(sg.c.file_id == file_id))
             tx.execute(delete(v).where(v.c.file_id == file_id))
             tx.execute(delete(f).where(f.c.id == file_id))
-            still_used = set(
-                tx.execute(select(v.c.blob_cid).where(v.c.blob_cid.in_(cids))).scalars()
-            )
+            tx.execute(delete(tables.links).where(tables.links.c.file_id == file_id))
             self.k.bus.publish(
                 tx,
                 "qdrive.file.deleted",
@@ -658,7 +673,7 @@ class DriveService:
                 subject=file_resource(file_id),
                 correlation_id=ctx.correlation_id or ctx.request_id,
             )
-        self._delete_blobs(sorted(cids - still_used))
+        self._delete_unused(cids)
 
     # Sharing -------------------------------------------------------------------------
 
@@ -884,11 +899,12 @@ class DriveService:
     def _usage(self, owner: str) -> tuple[int, int]:
         f, v = tables.files, tables.versions
         with self.k.db.read() as conn:
+            # Versions that share a body (dedup) count once.
             stored = (
-                select(v.c.blob_cid, func.max(v.c.size).label("size"))
+                select(v.c.content_tag, func.max(v.c.size).label("size"))
                 .join(f, f.c.id == v.c.file_id)
                 .where(f.c.owner == owner)
-                .group_by(v.c.blob_cid)
+                .group_by(v.c.content_tag)
                 .subquery()
             )
             used = conn.execute(select(func.coalesce(func.sum(stored.c.size), 0))).scalar_one()
@@ -922,7 +938,7 @@ class DriveService:
                 tx.execute(select(u.c.id).where(u.c.expires_at < self.k.clock.now())).scalars()
             )
             cids = [cid for upload_id in stale for cid in self._drop_upload(tx, upload_id)]
-        self._delete_blobs(cids)
+        self._delete_unused(cids)
         return len(stale)
 
     async def run_housekeeping(self, stop: asyncio.Event) -> None:
@@ -937,8 +953,14 @@ class DriveService:
             except TimeoutError:
                 continue
 
-    def _delete_blobs(self, cids: list[str]) -> None:
-        for cid in cids:
+    def _delete_unused(self, cids: list[str]) -> None:
+        """Delete the blobs among `cids` that no stored version uses (after the commit)."""
+        if not cids:
+            return
+        sg = tables.segments
+        with self.k.db.read() as conn:
+            used = set(conn.execute(select(sg.c.blob_cid).where(sg.c.blob_cid.in_(cids))).scalars())
+        for cid in set(cids) - used:
             try:
                 self.k.blobs.delete(cid)
             except NotFound:
@@ -995,7 +1017,7 @@ class DriveService:
         return VersionInfo(
             version=row["version"],
             size=row["size"],
-            cid=row["unixfs_cid"] or row["blob_cid"],
+            cid=row["unixfs_cid"],
             encrypted=row["header"] is not None,
             created_at=row["created_at"],
             created_by=row["created_by"],

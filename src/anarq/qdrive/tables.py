@@ -39,8 +39,6 @@ versions = Table(
     Column("file_id", String(26), primary_key=True),
     Column("version", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
-    # The stored body: ciphertext (private) or the plaintext bytes (public).
-    Column("blob_cid", String(100), nullable=False),
     # The address IPFS gives the plaintext (UnixFS, CIDv1); public versions only.
     Column("unixfs_cid", String(100), nullable=True),
     # Keyed hash of the plaintext, for dedup inside one drive without revealing content.
@@ -51,7 +49,18 @@ versions = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("created_by", String(200), nullable=False),
 )
-Index("ix_qdrive_versions_blob", versions.c.blob_cid)
+
+# A version's stored body, in order: the blobs of its segments (one per upload part),
+# ciphertext for a private version, plaintext for a public one. Dedup shares segments.
+segments = Table(
+    "qdrive_segments",
+    metadata,
+    Column("file_id", String(26), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("blob_cid", String(100), nullable=False),
+)
+Index("ix_qdrive_segments_blob", segments.c.blob_cid)
 Index("ix_qdrive_versions_unixfs", versions.c.unixfs_cid)
 Index("ix_qdrive_versions_tag", versions.c.content_tag)
 
@@ -65,13 +74,16 @@ uploads = Table(
     Column("media_type", String(120), nullable=False),
     Column("size", BigInteger, nullable=False),  # declared total
     Column("received", BigInteger, nullable=False),
+    # A private upload's stream header, made when the upload starts: each part is
+    # encrypted at its place in the final stream as it arrives.
+    Column("header", LargeBinary, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
 )
 Index("ix_qdrive_uploads_owner", uploads.c.owner)
 
-# Each received part, sealed to the node (parts may land on different workers and wait in
-# shared blob storage, never in plaintext).
+# Each received part, already a segment of the final body (ciphertext for a private
+# upload); any worker may take the next part.
 upload_parts = Table(
     "qdrive_upload_parts",
     metadata,
@@ -80,6 +92,9 @@ upload_parts = Table(
     Column("offset", BigInteger, nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("blob_cid", String(100), nullable=False),
+    # SHA-256 of each 256 KiB chunk of the part's plaintext, joined: the UnixFS leaves of a
+    # public file, and what the in-drive dedup tag is computed from.
+    Column("digests", LargeBinary, nullable=False),
 )
 
 # Share links: a bearer token (kept as its hash) that reads one file, optionally behind a
@@ -101,4 +116,4 @@ links = Table(
 )
 Index("ix_qdrive_links_file", links.c.file_id)
 
-TABLES = (files, versions, uploads, upload_parts, links)
+TABLES = (files, versions, segments, uploads, upload_parts, links)

@@ -115,6 +115,13 @@ class UnixFSBuilder:
             self._add(level + 1, self._node(links))
             level += 1
 
+    def add_leaf(self, digest: bytes, size: int) -> None:
+        """A chunk already hashed elsewhere (its SHA-256), in order; no bytes needed."""
+        self.size += size
+        self._chunks += 1
+        cid = CID("base32", 1, "raw", multihash.wrap(digest, "sha2-256"))
+        self._add(0, _Link(cid, size, size))
+
     def _leaf(self, chunk: bytes) -> None:
         cid = raw_cid(chunk)
         if self.on_block is not None:
@@ -143,6 +150,18 @@ class UnixFSBuilder:
             len(block) + sum(link.tsize for link in links),
             sum(link.filesize for link in links),
         )
+
+
+def root_from_digests(digests: bytes, size: int) -> CID:
+    """The root CID of `size` bytes whose 256 KiB chunks have these SHA-256s, joined."""
+    builder = UnixFSBuilder()
+    count = len(digests) // 32
+    for n in range(count):
+        last = n == count - 1
+        builder.add_leaf(
+            digests[n * 32 : (n + 1) * 32], size - n * CHUNK_BYTES if last else CHUNK_BYTES
+        )
+    return builder.finish()
 
 
 def unixfs_cid(pieces: Iterable[bytes]) -> str:

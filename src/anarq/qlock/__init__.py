@@ -56,8 +56,10 @@ from anarq.qlock.sign import (
 from anarq.qlock.stream import (
     decrypt_stream,
     encrypt_stream,
+    encrypt_stream_part,
     read_stream_header,
     rewrap_stream_header,
+    start_stream,
     stream_recipients,
 )
 
@@ -95,6 +97,7 @@ __all__ = [
     "decrypt_stream",
     "encode_signature",
     "encrypt_stream",
+    "encrypt_stream_part",
     "hash_lock",
     "lock",
     "module",
@@ -110,6 +113,7 @@ __all__ = [
     "sign",
     "sign_detached",
     "signature_algorithm",
+    "start_stream",
     "stream_recipients",
     "time_lock",
     "time_lock_reclaim",

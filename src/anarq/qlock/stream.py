@@ -112,6 +112,59 @@ def encrypt_stream(
     return chain((header.encode(),), _encrypt_body(chunks, header, data_key))
 
 
+def start_stream(
+    recipients: Sequence[RecipientKey], *, chunk_bytes: int = STREAM_CHUNK_BYTES, aad: bytes = b""
+) -> bytes:
+    """A new stream's header alone; its body is written later, part by part, with
+    `encrypt_stream_part` (by any process holding one of the readers' keys)."""
+    if not STREAM_MIN_CHUNK_BYTES <= chunk_bytes <= STREAM_MAX_CHUNK_BYTES:
+        raise BadStream(f"chunk_bytes must be {STREAM_MIN_CHUNK_BYTES}..{STREAM_MAX_CHUNK_BYTES}")
+    _check_aad(aad)
+    data_key = os.urandom(DATA_KEY_BYTES)
+    prefix = _PREFIX.pack(
+        STREAM_MAGIC, STREAM_VERSION, AEAD_CHACHA20_POLY1305, chunk_bytes, os.urandom(SALT_BYTES)
+    )
+    with _as_stream_error():
+        envelope = seal(data_key, recipients, aad=prefix + aad)
+    return _Header(prefix, chunk_bytes, envelope).encode()
+
+
+def encrypt_stream_part(
+    header_bytes: bytes,
+    opener: AgreementKey,
+    plaintext: bytes,
+    *,
+    first_chunk: int,
+    final: bool,
+    aad: bytes = b"",
+) -> Iterator[bytes]:
+    """Chunks `first_chunk`, `first_chunk + 1`, … of the stream `header_bytes` starts.
+
+    Parts joined in order are exactly the body `encrypt_stream` would have written for
+    the same plaintext and key. Every part but the final one is a whole, non-zero number
+    of chunks; the final part ends the stream (an empty final part only for an empty
+    stream).
+    """
+    _check_aad(aad)
+    header = _parse_header(header_bytes)
+    size = header.chunk_bytes
+    if not final and (not plaintext or len(plaintext) % size):
+        raise BadStream(f"a part before the final one is a whole number of {size}-byte chunks")
+    if final and not plaintext and first_chunk:
+        raise BadStream("only an empty stream ends with an empty part")
+    if first_chunk < 0 or first_chunk + -(-len(plaintext) // size) > STREAM_MAX_CHUNKS:
+        raise BadStream(f"a stream has at most {STREAM_MAX_CHUNKS} chunks")
+    with _as_stream_error("stream header fails authentication: altered, or the aad differs"):
+        data_key = open_sealed(header.envelope, opener, aad=header.prefix + aad)
+    aead, nonce_prefix = _chunk_cipher(data_key, header.prefix)
+    view = memoryview(plaintext)
+    count = max(1, -(-len(plaintext) // size))
+    for n in range(count):
+        last = final and n == count - 1
+        block = view[n * size : (n + 1) * size]
+        yield aead.encrypt(nonce_prefix + _COUNTER.pack(first_chunk + n, last), block, None)
+
+
 def decrypt_stream(
     chunks: Iterable[bytes], key: AgreementKey, *, aad: bytes = b""
 ) -> Iterator[bytes]:
