@@ -87,5 +87,18 @@ def test_put_ls_get_share_and_trash(tmp_path: Path) -> None:
         import httpx
 
         assert httpx.get(json.loads(made.stdout)["url"]).text == "sunny"
+
+        export = tmp_path / "me.zip"
+        exported_all = anarq(alice_home, "privacy", "export", "-o", str(export), *url)
+        assert exported_all.returncode == 0, exported_all.stderr
+        import zipfile
+
+        assert "qdrive/files/travel/trip/notes.txt" in zipfile.ZipFile(export).namelist()
+        receipt = tmp_path / "receipt.json"
+        erased = anarq(alice_home, "privacy", "erase", "--yes", "--receipt", str(receipt), *url)
+        assert erased.returncode == 0, erased.stderr
+        assert json.loads(receipt.read_text())["erased"]["qdrive"]["files_shredded"] == 3
+        gone = anarq(alice_home, "drive", "ls", *url)
+        assert gone.returncode == 1 and "revoked" in gone.stderr
     finally:
         node.stop()

@@ -22,9 +22,10 @@ import os
 import posixpath
 import secrets
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -45,6 +46,7 @@ from anarq.kernel.errors import (
 )
 from anarq.kernel.guard import Context
 from anarq.kernel.ids import new_id
+from anarq.kernel.subject import ExportItem, json_item
 from anarq.node.service import NodeService
 from anarq.qdrive import car, tables
 from anarq.qdrive.models import (
@@ -124,6 +126,8 @@ class Opened:
 
 
 class DriveService:
+    erase_order = 10
+
     def __init__(
         self, kernel: Kernel, node: NodeService, squid: SquidService, qonsent: QonsentService
     ) -> None:
@@ -887,6 +891,41 @@ class DriveService:
             again = opened.chunks
         return car.export(root, again)
 
+    # Data-subject requests -----------------------------------------------------------
+
+    def export_subject(self, ctx: Context, did: str) -> Iterator[ExportItem]:
+        """A list of the person's files and versions, then each file's current content."""
+        f, v = tables.files, tables.versions
+        with self.k.db.read() as conn:
+            rows = conn.execute(select(f).where(f.c.owner == did).order_by(f.c.path)).mappings()
+            owned = list(rows)
+            listing = []
+            for row in owned:
+                found = conn.execute(
+                    select(v.c.version, v.c.size, v.c.unixfs_cid, v.c.created_at)
+                    .where(v.c.file_id == row["id"])
+                    .order_by(v.c.version)
+                ).mappings()
+                listing.append({**dict(row), "versions": [dict(x) for x in found]})
+        yield json_item("files.json", listing)
+        for row in owned:
+            folder = "trash" if row["trashed_at"] is not None else "files"
+            ver = self._version_row(row["id"], row["version"])
+            yield ExportItem(f"{folder}{row['path']}", _Lazy(partial(self._opened, row, ver)))
+
+    def erase_subject(self, ctx: Context, did: str) -> dict[str, int]:
+        """Delete every file for good (keys shredded) and every unfinished upload."""
+        f, u = tables.files, tables.uploads
+        with self.k.db.read() as conn:
+            ids = list(conn.execute(select(f.c.id).where(f.c.owner == did)).scalars())
+            uploads = list(conn.execute(select(u.c.id).where(u.c.owner == did)).scalars())
+        for file_id in ids:
+            self.purge(ctx, file_id)
+        with self.k.change(ctx, "delete", drive_resource(did)) as tx:
+            cids = [cid for upload_id in uploads for cid in self._drop_upload(tx, upload_id)]
+        self._delete_unused(cids)
+        return {"files_shredded": len(ids), "uploads_dropped": len(uploads)}
+
     # Quota ---------------------------------------------------------------------------
 
     def quota(self, ctx: Context) -> QuotaInfo:
@@ -1023,6 +1062,16 @@ class DriveService:
             created_by=row["created_by"],
             readers=len(_readers(row["header"])) if row["header"] is not None else None,
         )
+
+
+class _Lazy:
+    """Chunks opened only when iterated: an export opens one file at a time."""
+
+    def __init__(self, open_: Callable[[], Opened]) -> None:
+        self.open = open_
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.open().chunks)
 
 
 def _password_hash(password: str, salt: bytes) -> bytes:

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from anarq.kernel.db import defer_insert
 from anarq.kernel.errors import BadRequest, NotFound, RateLimited, Unauthenticated
 from anarq.kernel.guard import Context, Verdict
 from anarq.kernel.ids import new_id
+from anarq.kernel.subject import ExportItem
 from anarq.node.service import NodeService
 from anarq.qerberos import merkle, tables
 from anarq.qerberos.door import (
@@ -68,6 +70,8 @@ def _b64(data: bytes) -> str:
 
 
 class QerberosService:
+    erase_order = 90
+
     def __init__(self, kernel: Kernel, node: NodeService) -> None:
         self.k = kernel
         self.node = node
@@ -110,6 +114,42 @@ class QerberosService:
                 "leaf": canonical_leaf(fields),
             },
         )
+
+    # Data-subject requests -----------------------------------------------------------
+
+    def export_subject(self, ctx: Context, did: str) -> Iterator[ExportItem]:
+        """The audit entries the person caused, as JSON lines (streamed in batches)."""
+        yield ExportItem("audit-entries.jsonl", self._entries_of(did))
+
+    def _entries_of(self, did: str) -> Iterator[bytes]:
+        e = tables.entries
+        after = 0
+        while True:
+            with self.k.db.read() as conn:
+                rows = (
+                    conn.execute(
+                        select(e.c.seq, e.c.leaf_index, e.c.leaf)
+                        .where(e.c.actor == did, e.c.seq > after)
+                        .order_by(e.c.seq)
+                        .limit(5000)
+                    )
+                    .mappings()
+                    .all()
+                )
+            if not rows:
+                return
+            yield b"".join(
+                json.dumps(
+                    {"seq": r["seq"], "leaf_index": r["leaf_index"], "entry": r["leaf"]}
+                ).encode()
+                + b"\n"
+                for r in rows
+            )
+            after = rows[-1]["seq"]
+
+    def erase_subject(self, ctx: Context, did: str) -> dict[str, int]:
+        """Nothing: the log is append-only and proves every decision, this erasure too."""
+        return {}
 
     # Integrating -------------------------------------------------------------------
 

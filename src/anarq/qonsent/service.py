@@ -22,6 +22,7 @@ from anarq.kernel.db import insert_ignore
 from anarq.kernel.errors import BadRequest, Forbidden, NotFound
 from anarq.kernel.guard import ACTIONS, Context
 from anarq.kernel.ids import new_id
+from anarq.kernel.subject import ExportItem, json_item
 from anarq.node.service import NodeService
 from anarq.qonsent import capabilities, receipts, tables
 from anarq.qonsent.capabilities import Capability, CapabilityInvalid
@@ -72,6 +73,8 @@ def _allows(actions: str, action: str) -> bool:
 
 
 class QonsentService:
+    erase_order = 50
+
     def __init__(self, kernel: Kernel, node: NodeService, squid: SquidService) -> None:
         self.k = kernel
         self.node = node
@@ -445,6 +448,38 @@ class QonsentService:
                 .distinct()
             ).scalars()
             return sorted(rows)
+
+    def export_subject(self, ctx: Context, did: str) -> Iterator[ExportItem]:
+        g, o = tables.grants, tables.owners
+        with self.k.db.read() as conn:
+            given = [
+                _grant(r).model_dump(mode="json")
+                for r in conn.execute(
+                    select(g).where(g.c.grantor == did).order_by(g.c.created_at)
+                ).mappings()
+            ]
+            received = [
+                _grant(r).model_dump(mode="json")
+                for r in conn.execute(
+                    select(g).where(g.c.grantee == did).order_by(g.c.created_at)
+                ).mappings()
+            ]
+            owned = [dict(r) for r in conn.execute(select(o).where(o.c.owner == did)).mappings()]
+        yield json_item("grants-given.json", given)
+        yield json_item("grants-received.json", received)
+        yield json_item("owned-resources.json", owned)
+
+    def erase_subject(self, ctx: Context, did: str) -> dict[str, int]:
+        """Revoke every live grant the person gave or holds (records stay, as revoked)."""
+        g = tables.grants
+        now = self.k.clock.now()
+        with self.k.change(ctx, "delete", f"qonsent:subject:{did}") as tx:
+            revoked = tx.execute(
+                update(g)
+                .where(or_(g.c.grantor == did, g.c.grantee == did), g.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            ).rowcount
+        return {"grants_revoked": revoked}
 
     def what_can(self, ctx: Context, actor: str) -> list[Grant]:
         """Every live grant held by `actor`. For the actor itself and the operator."""

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, update
@@ -23,6 +24,7 @@ from anarq.kernel import Kernel
 from anarq.kernel.db import insert_ignore
 from anarq.kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from anarq.kernel.guard import Actor, Context, SignedRequest
+from anarq.kernel.subject import ExportItem, json_item
 from anarq.node.service import NodeService
 from anarq.qlock import InvalidKey, RecipientKey, VerifyKey, decode_signature, verify
 from anarq.squid import didkey, httpsig, tables
@@ -47,6 +49,8 @@ NONCE_PRUNE_EVERY_SECONDS = 30.0
 
 
 class SquidService:
+    erase_order = 100  # the identity goes last: the other erasures act in its name
+
     def __init__(self, kernel: Kernel, node: NodeService) -> None:
         self.k = kernel
         self.node = node
@@ -271,6 +275,55 @@ class SquidService:
         return int(latest if latest is not None else -1) + 1
 
     # Browser sessions ----------------------------------------------------------------
+
+    # Data-subject requests -----------------------------------------------------------
+
+    def export_subject(self, ctx: Context, did: str) -> Iterator[ExportItem]:
+        i, e, ss = tables.identities, tables.key_events, tables.sessions
+        with self.k.db.read() as conn:
+            identity = conn.execute(select(i).where(i.c.did == did)).mappings().first()
+            events = conn.execute(select(e).where(e.c.did == did).order_by(e.c.seq)).mappings()
+            history = [dict(row) for row in events]
+            subs = [
+                dict(r) for r in conn.execute(select(i).where(i.c.parent_did == did)).mappings()
+            ]
+            sessions = [
+                {k: row[k] for k in ("created_at", "expires_at", "ended_at")}
+                for row in conn.execute(select(ss).where(ss.c.did == did)).mappings()
+            ]
+        yield json_item("identity.json", dict(identity) if identity else None)
+        yield json_item("key-events.json", history)
+        yield json_item("sub-identities.json", subs)
+        yield json_item("sessions.json", sessions)
+
+    def erase_subject(self, ctx: Context, did: str) -> dict[str, int]:
+        """Revoke the identity and its sub-identities, drop their names, end sessions."""
+        i, ss = tables.identities, tables.sessions
+        now = self.k.clock.now()
+        with self.k.change(ctx, "delete", f"squid:identity:{did}") as tx:
+            rows = tx.execute(
+                update(i)
+                .where((i.c.did == did) | (i.c.parent_did == did))
+                .values(
+                    name="erased",
+                    status="revoked",
+                    link_commitment=None,
+                    revoked_at=func.coalesce(i.c.revoked_at, now),
+                    updated_at=now,
+                )
+            ).rowcount
+            ended = tx.execute(
+                update(ss).where(ss.c.did == did, ss.c.ended_at.is_(None)).values(ended_at=now)
+            ).rowcount
+            self.k.bus.publish(
+                tx,
+                "squid.identity.revoked",
+                {"did": did, "erased": True},
+                actor=ctx.actor.id,
+                subject=f"squid:identity:{did}",
+                correlation_id=ctx.correlation_id or ctx.request_id,
+            )
+        return {"identities": rows, "sessions": ended}
 
     def challenge(self) -> Challenge:
         """A challenge for a browser sign-in, valid for a few minutes.
