@@ -156,3 +156,32 @@ async def test_many_events_all_arrive_in_order_of_publication(node: Node) -> Non
     events = [publish(node, n=i) for i in range(50)]
     await drain(node, lambda: len(recorder.seen) >= 50)
     assert recorder.seen == [event.id for event in events]
+
+
+async def test_prune_forgets_only_what_is_done_and_old(node: Node) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from anarq.kernel import tables
+
+    recorder = Recorder()
+    node.kernel.bus.subscribe(Subscription("test.recorder", "test.>", recorder))
+    first = publish(node, n=1)
+    await drain(node, lambda: first.id in recorder.seen)
+
+    def count(table: object) -> int:
+        with node.kernel.db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+    outbox_before, consumed_before = count(tables.outbox), count(tables.consumed)
+    assert outbox_before >= 1 and consumed_before >= 1
+    # Nothing is old enough yet.
+    assert node.kernel.bus.prune(timedelta(hours=1)) == {"outbox": 0, "consumed": 0}
+    # With a cut-off in the future, everything already handled goes.
+    pruned = node.kernel.bus.prune(timedelta(seconds=-1))
+    assert pruned["outbox"] == outbox_before and pruned["consumed"] == consumed_before
+    assert count(tables.outbox) == 0 and count(tables.consumed) == 0
+    second = publish(node, n=2)
+    await drain(node, lambda: second.id in recorder.seen)
+    assert recorder.seen.count(second.id) == 1

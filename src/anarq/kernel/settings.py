@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     bus_max_attempts: int = Field(default=8, ge=1, le=100)
     bus_retry_base_ms: int = Field(default=500, ge=10, le=600_000)
     bus_poll_ms: int = Field(default=500, ge=10, le=60_000)
+    bus_retention_hours: int = Field(
+        default=7 * 24,
+        ge=1,
+        le=24 * 3650,
+        description="How long dispatched events and consumed-event ids are kept.",
+    )
     rate_limit_ip_per_minute: int = Field(
         default=1200, ge=1, le=10_000_000, description="Requests per minute from one address."
     )

@@ -37,4 +37,5 @@ def module() -> Module:
         router=router,
         cli=app,
         handlers=(On(">", "record_activity"),),
+        tasks=("run_housekeeping",),
     )

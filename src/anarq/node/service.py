@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import socket
@@ -48,6 +50,10 @@ RESOURCE_PROFILE = "node:profile:self"
 RESOURCE_TOKENS = "node:operator_token:*"
 
 
+HOUSEKEEPING_EVERY_SECONDS = 3600.0
+log = logging.getLogger(__name__)
+
+
 class NodeService:
     def __init__(self, kernel: Kernel, module_names: list[str]) -> None:
         self.k = kernel
@@ -56,6 +62,23 @@ class NodeService:
         self.started_at = kernel.clock.now()
         self._info_cache: tuple[float, NodeInfo] | None = None
         self.identity = NodeIdentity(kernel)
+
+    # Housekeeping --------------------------------------------------------------------
+
+    async def run_housekeeping(self, stop: asyncio.Event) -> None:
+        """Background task: prune the event bus's old records, hourly."""
+        retention = timedelta(hours=self.k.settings.bus_retention_hours)
+        while not stop.is_set():
+            try:
+                pruned = await asyncio.to_thread(self.k.bus.prune, retention)
+                if any(pruned.values()):
+                    log.info("pruned event records older than %s: %s", retention, pruned)
+            except Exception:
+                log.exception("pruning event records failed; retrying")
+            try:
+                await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY_SECONDS)
+            except TimeoutError:
+                continue
 
     # What the node is --------------------------------------------------------------
 

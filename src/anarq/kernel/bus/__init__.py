@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.engine import Connection
 
 from anarq.kernel import tables
@@ -134,6 +134,26 @@ class EventBus:
             if first_time:
                 subscription.handle(tx, event)
         return first_time
+
+    def prune(self, older_than: timedelta) -> dict[str, int]:
+        """Forget what is done and old: dispatched outbox rows no delivery still needs,
+        and consumed-event ids (the idempotency record) older than `older_than`.
+
+        Keep `older_than` well past the longest redelivery (the backoff over
+        `max_attempts`): an id forgotten too early could be consumed twice.
+        """
+        cutoff = self.clock.now() - older_than
+        o, d, c = tables.outbox, tables.deliveries, tables.consumed
+        with self.db.write() as tx:
+            outbox = tx.execute(
+                delete(o).where(
+                    o.c.dispatched_at.is_not(None),
+                    o.c.dispatched_at < cutoff,
+                    ~exists().where(d.c.event_id == o.c.id),
+                )
+            ).rowcount
+            consumed = tx.execute(delete(c).where(c.c.consumed_at < cutoff)).rowcount
+        return {"outbox": outbox, "consumed": consumed}
 
     def backoff(self, attempts: int) -> timedelta:
         """Delay before attempt `attempts + 1`: doubling from the base, capped."""
