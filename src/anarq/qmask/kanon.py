@@ -261,18 +261,19 @@ def _date_ladder() -> _Ladder:
 
 
 def _string_ladder(longest: int) -> _Ladder:
-    steps = min(longest, STRING_LEVELS_MAX) + 1
-    keeps = [longest - i for i in range(steps - 1)]  # keep everything, then one fewer…
+    # Keep one character fewer at each step (more at once for long strings), then `*`.
+    stride = max(1, math.ceil(longest / STRING_LEVELS_MAX))
+    keeps = list(range(longest - stride, 0, -stride))
 
     def value(raw: str, level: int) -> str:
         if raw == "" or level == 0:
             return raw
-        if level >= steps:
+        if level > len(keeps):
             return gen.SUPPRESSED
-        return gen.prefix(raw, keeps[level])
+        return gen.prefix(raw, keeps[level - 1])
 
-    names = ["exact", *(f"prefix {keep}" for keep in keeps[1:]), gen.SUPPRESSED]
-    return _Ladder(steps=steps, names=names, value=value)
+    names = ["exact", *(f"prefix {keep}" for keep in keeps), gen.SUPPRESSED]
+    return _Ladder(steps=len(keeps) + 1, names=names, value=value)
 
 
 # CSV ------------------------------------------------------------------------------------
