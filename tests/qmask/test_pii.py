@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -99,7 +100,7 @@ def test_detect_never_fails_and_spans_are_ordered_and_disjoint(text: str) -> Non
     for entity in entities:
         assert text[entity.start : entity.end] == entity.text
         assert 0 <= entity.score <= 1
-    assert all(a.end <= b.start for a, b in zip(entities, entities[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(entities))
 
 
 def test_redaction_modes() -> None:

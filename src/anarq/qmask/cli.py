@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import typer
 
-from anarq.cli.output import JSON_OPTION, URL_OPTION, console, emit_json, emit_table
+from anarq.cli.output import JSON_OPTION, URL_OPTION, console, emit_json, emit_table, errors
 from anarq.kernel.errors import AnarqError
 from anarq.qmask import image, kanon, pii, rules
 from anarq.squid.cli import signed_client
@@ -49,7 +49,7 @@ def _regions(regions: str) -> list[str]:
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]{message}[/red]")
+    errors.print(message, style="red", markup=False)
     return typer.Exit(1)
 
 
