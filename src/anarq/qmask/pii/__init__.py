@@ -90,15 +90,30 @@ def detect(
 
 
 def _candidates(text: str, regions: Sequence[str]) -> Iterator[Candidate]:
-    yield from detectors.emails(text)
-    yield from detectors.url_credentials(text)
-    yield from detectors.cards(text)
-    yield from detectors.ibans(text)
-    yield from detectors.ip_addresses(text)
-    yield from detectors.crypto_addresses(text)
-    yield from detectors.national_ids(text)
-    yield from detectors.dates_of_birth(text)
-    yield from detectors.phones(text, regions)
+    found = [
+        *detectors.emails(text),
+        *detectors.url_credentials(text),
+        *detectors.cards(text),
+        *detectors.ibans(text),
+        *detectors.ip_addresses(text),
+        *detectors.crypto_addresses(text),
+        *detectors.national_ids(text),
+        *detectors.dates_of_birth(text),
+    ]
+    yield from found
+    # Phone numbers are looked for last, in a copy where everything already claimed (and
+    # every date or dotted quad) is blanked out: fewer digits to try, same offsets.
+    blind = [(c.start, c.end) for c in found] + detectors.not_phones(text)
+    yield from detectors.phones(_blanked(text, blind), regions)
+
+
+def _blanked(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
 
 
 def _inside_another(candidate: Candidate, runs: list[tuple[int, int]]) -> bool:

@@ -87,7 +87,11 @@ def phones(text: str, regions: Sequence[str]) -> Iterator[Candidate]:
     if len(_DIGIT.findall(text)) < PHONE_MIN_DIGITS:
         return
     found: list[tuple[int, int]] = []
-    for region in regions or ("ZZ",):
+    for position, region in enumerate(regions or ("ZZ",)):
+        # The first pass finds every `+…` number; later ones look for national numbers
+        # only, which in most plans start with a trunk prefix: no `0…` in the text, no pass.
+        if position and not _may_hold_national(text, region):
+            continue
         # Strict grouping: the digits are grouped as the numbering plan groups them (or
         # not at all), so "011-215-1846" is not read as a French number.
         for match in phonenumbers.PhoneNumberMatcher(
@@ -99,6 +103,20 @@ def phones(text: str, regions: Sequence[str]) -> Iterator[Candidate]:
             score = _phone_score(text, match, region)
             if score > 0:
                 yield Candidate("PHONE", match.start, match.end, score)
+
+
+_TRUNK_PREFIXED: dict[str, re.Pattern[str] | None] = {}
+
+
+def _may_hold_national(text: str, region: str) -> bool:
+    if region not in _TRUNK_PREFIXED:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        prefix = metadata.national_prefix if metadata is not None else None
+        _TRUNK_PREFIXED[region] = (
+            re.compile(rf"(?<![\d.:/-]){re.escape(prefix)}\d") if prefix else None
+        )
+    pattern = _TRUNK_PREFIXED[region]
+    return pattern is None or pattern.search(text) is not None
 
 
 _DECIMAL = re.compile(r"^\d+[.,]\d+$")
@@ -360,6 +378,15 @@ def structured_runs(text: str) -> list[tuple[int, int]]:
         and 13 <= len(re.sub(r"\D", "", m.group())) <= 19
     ]
     return runs
+
+
+def not_phones(text: str) -> list[tuple[int, int]]:
+    """Spans no phone number is in: IBAN- and card-shaped runs, calendar dates, dotted quads."""
+    return (
+        structured_runs(text)
+        + [(m.start(), m.end()) for m in _DATE.finditer(text) if _date_parts(m)]
+        + [(m.start(), m.end()) for m in _IPV4.finditer(text)]
+    )
 
 
 Detector = Callable[[str], Iterator[Candidate]]
