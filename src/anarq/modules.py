@@ -9,7 +9,7 @@ from anarq.kernel.module import Module
 
 @cache
 def installed_modules() -> tuple[Module, ...]:
-    from anarq import node, privacy, qdrive, qerberos, qlock, qonsent, squid
+    from anarq import node, privacy, qdrive, qerberos, qlock, qmask, qonsent, squid
 
     return (
         node.module(),
@@ -18,5 +18,6 @@ def installed_modules() -> tuple[Module, ...]:
         qerberos.module(),
         qlock.module(),
         qdrive.module(),
+        qmask.module(),
         privacy.module(),
     )

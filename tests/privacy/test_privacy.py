@@ -63,6 +63,12 @@ async def test_erasure_shreds_revokes_and_signs_a_receipt(
     alice = await Person(http, "alice").register()
     bob = await Person(http, "bob").register()
     info = await alice.put("/letters/one.txt", b"dear bob")
+    profile = await alice.send(
+        "POST",
+        "/qmask/profiles",
+        json={"name": "mine", "rules": [{"field": "email", "action": "remove"}]},
+    )
+    assert profile.status_code == 201, profile.text
     await alice.send("POST", f"/qdrive/files/{info['id']}/shares", json={"grantee": bob.did})
     with node.kernel.db.read() as conn:
         blobs = list(conn.execute(select(drive.segments.c.blob_cid)).scalars())
@@ -78,6 +84,7 @@ async def test_erasure_shreds_revokes_and_signs_a_receipt(
     assert receipt["erased"]["qdrive"]["files_shredded"] == 1
     assert receipt["erased"]["qonsent"]["grants_revoked"] == 1
     assert receipt["erased"]["squid"]["identities"] == 1
+    assert receipt["erased"]["qmask"]["profiles"] == 1
     body = {k: v for k, v in receipt.items() if k != "signature"}
     verify_detached(
         node.service("node").identity.verify_key(), canonical(body), receipt["signature"]
