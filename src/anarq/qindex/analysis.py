@@ -26,6 +26,7 @@ SNIPPET_WORDS = 24
 # Snippets are cut from the first this-many characters of a body.
 SNIPPET_SCAN_CHARS = 64 * 1024
 MARK_OPEN, MARK_CLOSE = "<mark>", "</mark>"
+_EDGE_CHARS = 40
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -108,7 +109,8 @@ def snippet(body: str, matches: Callable[[str], bool]) -> str:
     last = min(len(found), first + SNIPPET_WORDS) - 1
     marked = set(hits)
     parts = ["…" if first > 0 else ""]
-    cursor = found[first].start
+    # Around the words, keep some of the text between them (punctuation, markup).
+    cursor = found[first].start if first > 0 else max(0, found[0].start - _EDGE_CHARS)
     for i in range(first, last + 1):
         token = found[i]
         if token.start < cursor:  # pieces of one folded word share its span
@@ -119,6 +121,8 @@ def snippet(body: str, matches: Callable[[str], bool]) -> str:
         cursor = token.end
     if last < len(found) - 1 or len(body) > SNIPPET_SCAN_CHARS:
         parts.append("…")
+    else:
+        parts.append(html.escape(text[cursor : cursor + _EDGE_CHARS]))
     return "".join(parts).strip()
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
     table,
     update,
 )
-from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
+from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, TSQUERY, TSVECTOR
 from sqlalchemy.engine import Connection
 
 from anarq.qindex import tables
@@ -114,7 +114,10 @@ def fts5_query(words: Sequence[WordMatch]) -> str:
 
 class Tsvector(FullText):
     _vectors = table(tables.documents.name, column("seq"), column(tables.FULL_TEXT_COLUMN))
-    _vector: ColumnElement[Any] = _vectors.c[tables.FULL_TEXT_COLUMN]
+    # Named by text in queries, so that it joins the `qindex_documents` of the caller's FROM.
+    _vector: ColumnElement[Any] = literal_column(
+        f"{tables.documents.name}.{tables.FULL_TEXT_COLUMN}"
+    )
     _store = (
         update(_vectors)
         .where(_vectors.c.seq == bindparam("b_seq"))
@@ -131,8 +134,10 @@ class Tsvector(FullText):
     def ranked(self, words: Sequence[WordMatch]) -> Select[tuple[int, float]]:
         query = cast(bindparam("match", tsquery(words)), TSQUERY)
         weights: ColumnElement[Any] = literal_column(f"'{TS_WEIGHTS}'::float4[]")
-        score: ColumnElement[float] = func.ts_rank_cd(
-            weights, self._vector, query, TS_NORMALIZATION, type_=Float
+        # ts_rank_cd gives a float4, which psycopg reads back rounded: as float8, the score
+        # a cursor carries compares exactly with the one the next page computes.
+        score: ColumnElement[float] = cast(
+            func.ts_rank_cd(weights, self._vector, query, TS_NORMALIZATION), DOUBLE_PRECISION
         )
         d = tables.documents
         return select(d.c.seq, score.label("score")).where(self._vector.op("@@")(query))
