@@ -143,6 +143,8 @@ OWN_SPACE = {
     "POST /qdrive/uploads",
     "PUT /qdrive/files",
     "POST /qdrive/move",
+    "PUT /qindex/pointers/{key}",
+    "DELETE /qindex/pointers/{key}",
 }
 
 

@@ -21,7 +21,14 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from anarq.kernel import Kernel
-from anarq.kernel.errors import BadRequest, Conflict, Forbidden, InvalidCid, NotFound
+from anarq.kernel.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidCid,
+    NotFound,
+    Unauthenticated,
+)
 from anarq.kernel.guard import Context
 from anarq.qindex import tables
 from anarq.qindex.access import Reach
@@ -283,6 +290,8 @@ class Pointers:
 
 
 def _identity(ctx: Context) -> str:
+    if not ctx.actor.authenticated:
+        raise Unauthenticated("pointers live in an identity's namespace: sign the request")
     if ctx.actor.kind != "identity":
         raise Forbidden("pointers live in an identity's namespace: sign the request as one")
     return ctx.actor.id
