@@ -40,9 +40,7 @@ async def grant(owner: Person, grantee: str, resource: str) -> None:
     assert response.status_code == 201, response.text
 
 
-async def test_each_put_adds_a_version_chained_to_the_one_before(
-    node: Node, alice: Person
-) -> None:
+async def test_each_put_adds_a_version_chained_to_the_one_before(node: Node, alice: Person) -> None:
     first = await put(alice, "site/home", CID_1, tags=["web"])
     assert first.status_code == 200, first.text
     assert first.json()["version"] == 1 and first.json()["prev_cid"] is None
@@ -67,9 +65,7 @@ async def test_each_put_adds_a_version_chained_to_the_one_before(
     ]
     with node.kernel.db.read() as conn:
         events = list(
-            conn.execute(
-                select(outbox.c.type).where(outbox.c.type.startswith("qindex."))
-            ).scalars()
+            conn.execute(select(outbox.c.type).where(outbox.c.type.startswith("qindex."))).scalars()
         )
     assert events == ["qindex.pointer.updated"] * 3
 

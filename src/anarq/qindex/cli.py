@@ -21,9 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Pointers: keys of your namespace that point at CIDs, every version kept.",
 )
-search_app = typer.Typer(
-    help="Search everything you may read: your files and what others shared with you."
-)
+# One command under its own word (`anarq search QUERY`): a group that runs its callback.
+search_app = typer.Typer(subcommand_metavar="", context_settings={"allow_interspersed_args": True})
 IDENTITY_OPTION = typer.Option(
     None, "--as", envvar="ANARQ_IDENTITY", help="Identity to act as [default: the active one]."
 )

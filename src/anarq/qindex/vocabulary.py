@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -103,7 +103,9 @@ class Vocabulary:
         now = time.monotonic()
         with self._lock:
             reload = self._loaded_at is None or now - self._loaded_at > FULL_RELOAD_SECONDS
-            after = 0 if reload else max(0, self._high_seq - CATCH_UP_LOOKBACK)
+            # SQLite commits one writer at a time, in sequence order: no look-back needed.
+            lookback = CATCH_UP_LOOKBACK if self.db.dialect == "postgresql" else 0
+            after = 0 if reload else max(0, self._high_seq - lookback)
         rows = conn.execute(_SINCE, {"after": after}).all()
         with self._lock:
             if reload:
@@ -114,7 +116,3 @@ class Vocabulary:
                     self._seen.add(row.term)
                     self._by_length.setdefault(len(row.term), []).append(row.term)
                 self._high_seq = max(self._high_seq, row.seq)
-
-    def size(self, conn: Connection) -> int:
-        """How many terms some document holds."""
-        return int(conn.execute(select(func.count()).where(_t.c.docs > 0)).scalar_one())
