@@ -416,3 +416,15 @@ async def test_a_cursor_belongs_to_its_own_search(node: Node, alice: Person) -> 
         "GET", "/qindex/search", params={"q": "lanterns", "cursor": first["next_cursor"]}
     )
     assert other.status_code == 400
+
+
+async def test_a_reader_with_many_grants_still_gets_a_filter(node: Node, alice: Person) -> None:
+    from anarq.qindex.access import INLINE_EXACT_FROM, Reach
+
+    index(node, doc(alice.did, 1, "Lantern"), doc(alice.did, 2, "Lantern"))
+    granted = frozenset(f"qtest:note:{n}" for n in range(2, INLINE_EXACT_FROM + 50))
+    reach = Reach(owner="did:key:zSomeoneElse", exact=granted)
+    d = tables.documents
+    with node.kernel.db.read() as conn:
+        rows = conn.execute(select(d.c.resource).where(reach.where(d.c.resource, d.c.owner)))
+        assert rows.scalars().all() == ["qtest:note:2"]

@@ -13,12 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import BindParameter, ColumnElement, bindparam, false, or_, true
 
 from anarq.kernel.guard import Context
 from anarq.qonsent.capabilities import Capability
 from anarq.qonsent.models import PUBLIC
 from anarq.qonsent.service import QonsentService
+
+# Past this many exactly granted resources, they are written into the statement.
+INLINE_EXACT_FROM = 1000
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,14 @@ class Reach:
         if self.owner is not None:
             clauses.append(owner == self.owner)
         if self.exact:
-            clauses.append(resource.in_(sorted(self.exact)))
+            # Many grants would pass SQLite's bound-parameter limit: inline them instead
+            # (SQLAlchemy quotes each; resources are Qonsent-validated names anyway).
+            values: BindParameter[list[str]] = bindparam(
+                "reach_exact",
+                sorted(self.exact),
+                expanding=True,
+                literal_execute=len(self.exact) > INLINE_EXACT_FROM,
+            )
+            clauses.append(resource.in_(values))
         clauses += [resource.startswith(prefix, autoescape=True) for prefix in self.prefixes]
         return or_(*clauses) if clauses else false()

@@ -21,6 +21,7 @@ from anarq.qindex.tables import (
 # Text indexed per document; the rest of a longer text is not searchable.
 TEXT_MAX_CHARS = 1024 * 1024
 META_MAX_ENTRIES = 16
+META_TEXT_MAX = 1100  # a Qdrive path (1,024) and then some
 TAGS_MAX = 16
 QUERY_MAX_CHARS = 256
 
@@ -58,6 +59,8 @@ class DocumentIn(BaseModel):
     def _few(cls, value: dict[str, Any]) -> dict[str, Any]:
         if len(value) > META_MAX_ENTRIES:
             raise ValueError(f"at most {META_MAX_ENTRIES} meta entries")
+        if any(len(k) > META_TEXT_MAX or len(str(v)) > META_TEXT_MAX for k, v in value.items()):
+            raise ValueError(f"meta keys and values are at most {META_TEXT_MAX} characters")
         return value
 
     @field_validator("updated_at")

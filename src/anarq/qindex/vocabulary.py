@@ -77,8 +77,8 @@ class Vocabulary:
     # Near terms ----------------------------------------------------------------------
 
     def near(self, conn: Connection, word: str, budget: int) -> list[str]:
-        """Terms at most `budget` edits from `word` (a transposition is one edit) that
-        some document holds, closest first, then most common; at most `NEAR_TERMS_MAX`."""
+        """The terms closest to `word` within `budget` edits (a transposition is one edit)
+        that some document holds, the most common first; at most `NEAR_TERMS_MAX`."""
         if budget <= 0:
             return []
         self._catch_up(conn)
@@ -96,7 +96,15 @@ class Vocabulary:
         if not distances:
             return []
         counted = conn.execute(_COUNTED, {"terms": sorted(distances)}).all()
-        ranked = sorted(counted, key=lambda row: (distances[row.term], -row.docs, row.term))
+        if not counted:
+            return []
+        # Only the closest: a word one edit from some terms is not widened to terms two
+        # edits away (they would add matches that are rarely meant, and cost time).
+        closest = min(distances[row.term] for row in counted)
+        ranked = sorted(
+            (row for row in counted if distances[row.term] == closest),
+            key=lambda row: (-row.docs, row.term),
+        )
         return [row.term for row in ranked[:NEAR_TERMS_MAX]]
 
     def _catch_up(self, conn: Connection) -> None:
