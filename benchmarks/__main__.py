@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import audit_log, http_overhead, qlock_ops, qonsent_check
+from benchmarks import audit_log, http_overhead, qindex_search, qlock_ops, qonsent_check
 
 
 def main() -> None:
@@ -16,6 +16,11 @@ def main() -> None:
         )
     )
     print(json.dumps(qlock_ops.run(seconds=0.5, rounds=5, payload_bytes=1024), indent=2))
+    print(
+        json.dumps(
+            qindex_search.run(documents=100_000, queries=400, batch=500, cluster=True), indent=2
+        )
+    )
 
 
 if __name__ == "__main__":
