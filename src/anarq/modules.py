@@ -9,7 +9,7 @@ from anarq.kernel.module import Module
 
 @cache
 def installed_modules() -> tuple[Module, ...]:
-    from anarq import node, privacy, qdrive, qerberos, qlock, qmask, qonsent, squid
+    from anarq import node, privacy, qdrive, qerberos, qindex, qlock, qmask, qonsent, squid
 
     return (
         node.module(),
@@ -19,5 +19,6 @@ def installed_modules() -> tuple[Module, ...]:
         qlock.module(),
         qdrive.module(),
         qmask.module(),
+        qindex.module(),
         privacy.module(),
     )

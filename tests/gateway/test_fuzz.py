@@ -144,6 +144,8 @@ OWN_SPACE = {
     "PUT /qdrive/files",
     "POST /qdrive/move",
     "POST /qmask/profiles",
+    "PUT /qindex/pointers/{key}",
+    "DELETE /qindex/pointers/{key}",
 }
 # POST only because their input is a body: they compute an answer and change nothing.
 # Any identity may call them; each accepted call is checked to have changed no table.

@@ -9,6 +9,7 @@ import anarq.modules
 from anarq.kernel.db import Database, UtcDateTime, insert_ignore, metadata
 from anarq.kernel.node import Node
 from anarq.kernel.settings import Settings
+from anarq.migrations import include_object
 
 
 @pytest.fixture
@@ -70,7 +71,10 @@ def test_migrations_match_the_tables_in_code(empty_database: Database) -> None:
     empty_database.upgrade()
     with empty_database.read() as conn:
         differences = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": False}), metadata
+            MigrationContext.configure(
+                conn, opts={"compare_type": False, "include_object": include_object}
+            ),
+            metadata,
         )
     assert differences == []
 

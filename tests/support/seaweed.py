@@ -114,7 +114,9 @@ class SeaweedServer:
             "-s3.autoCreateBucket=false",  # real S3 rejects writes to a missing bucket
             "-master.peers=none",  # single master: skip the ~2 s Raft election (and its races)
             "-master.volumeSizeLimitMB=64",
-            "-volume.max=256",
+            # Each test's bucket is a collection that takes several volumes on its first
+            # write and keeps them for the session: 64 ran out after ~25 writing tests.
+            "-volume.max=512",
             "-volume.preStopSeconds=0",
             "-master.telemetry=false",
         ]

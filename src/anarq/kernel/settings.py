@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Bytes one identity may keep in Qdrive (every version and the trash count).",
     )
+    index_file_contents: bool = Field(
+        default=True,
+        description="Qindex indexes the text of text-like files (the index holds it in "
+        "plain terms, even for private files); false indexes names and metadata only.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=16,

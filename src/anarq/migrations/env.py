@@ -9,6 +9,7 @@ from alembic import context
 import anarq.modules
 from anarq.kernel import tables as _kernel_tables  # noqa: F401  (registers kernel tables)
 from anarq.kernel.db import UtcDateTime, metadata
+from anarq.migrations import include_object
 
 for _module in anarq.modules.installed_modules():
     _ = _module.tables  # importing each module registers its tables on `metadata`
@@ -32,6 +33,7 @@ context.configure(
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
     render_item=_render_item,
+    include_object=include_object,
     transactional_ddl=True,
 )
 with context.begin_transaction():

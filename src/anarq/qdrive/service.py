@@ -522,15 +522,26 @@ class DriveService:
             raise NotFound(f"no file {ref!r}")
         return row
 
-    def open(self, ctx: Context, file_id: str, version: int | None = None) -> Opened:
-        """Check read access, record it, and stream the plaintext of a version."""
+    def open(
+        self,
+        ctx: Context,
+        file_id: str,
+        version: int | None = None,
+        *,
+        audit_tx: Connection | None = None,
+    ) -> Opened:
+        """Check read access, record it, and stream the plaintext of a version.
+
+        An event handler, which runs inside a write transaction, passes it as `audit_tx`:
+        the read's audit record joins it (a second write transaction would wait on it).
+        """
         row = self._file_row(file_id)
         resource = file_resource(file_id)
         self.k.check(ctx, "read", resource)
         if row["trashed_at"] is not None and row["owner"] != ctx.actor.id:
             raise NotFound(f"no file {file_id}")
         ver = self._version_row(file_id, version or row["version"])
-        self.k.guard.record(ctx, "read", resource, "allow")
+        self.k.guard.record(ctx, "read", resource, "allow", audit_tx)
         return self._opened(row, ver)
 
     def _opened(self, row: RowMapping, ver: RowMapping) -> Opened:

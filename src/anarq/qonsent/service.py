@@ -481,6 +481,29 @@ class QonsentService:
             ).rowcount
         return {"grants_revoked": revoked}
 
+    def reach(self, actor: str, action: str) -> list[str]:
+        """Every resource or pattern `actor` may do `action` on through a live grant, its
+        own or the public's (ownership aside). For modules that filter many resources at
+        once, such as search. Grants limited in uses are left out: a filter cannot take
+        a use for each thing it lets through.
+        """
+        if action not in ACTIONS:
+            raise BadRequest(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
+        now = self.k.clock.now()
+        g = tables.grants
+        grantees = [PUBLIC] if actor == PUBLIC else [actor, PUBLIC]
+        with self.k.db.read() as conn:
+            rows = conn.execute(
+                select(g.c.resource, g.c.actions).where(
+                    g.c.grantee.in_(grantees),
+                    g.c.revoked_at.is_(None),
+                    g.c.max_uses.is_(None),
+                    g.c.starts_at <= now,
+                    or_(g.c.expires_at.is_(None), g.c.expires_at > now),
+                )
+            ).all()
+        return sorted({row.resource for row in rows if _allows(row.actions, action)})
+
     def what_can(self, ctx: Context, actor: str) -> list[Grant]:
         """Every live grant held by `actor`. For the actor itself and the operator."""
         self._require_admin_or_self(ctx, actor=actor)

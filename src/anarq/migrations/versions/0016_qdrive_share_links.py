@@ -1,7 +1,7 @@
 """qdrive share links
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-11-25 00:16:08.596464
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

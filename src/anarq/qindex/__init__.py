@@ -1,0 +1,43 @@
+"""Qindex — index and search: full-text search over what you may read, and mutable pointers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from anarq.kernel import Kernel
+from anarq.kernel.module import Module, On
+
+
+def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
+    from anarq.qindex.service import QindexService
+
+    return QindexService(kernel, needs["qonsent"], needs["qdrive"])
+
+
+def _install(kernel: Kernel, service: Any) -> None:
+    kernel.guard.policies.append(service.policy)
+
+
+def module() -> Module:
+    """This package's `Module`, built on demand so importing the package stays cheap."""
+    from anarq.qindex import tables
+    from anarq.qindex.api import router
+    from anarq.qindex.cli import app, search_app
+
+    return Module(
+        name="qindex",
+        summary="Pointers: keys in your namespace pointing at CIDs, with history",
+        build=_build,
+        requires=("qonsent", "qdrive"),
+        tables=tables.TABLES,
+        router=router,
+        cli=app,
+        command="index",
+        more_cli=(("search", search_app),),
+        handlers=(
+            On("qdrive.file.stored", "on_file_stored"),
+            On("qdrive.file.deleted", "on_file_deleted"),
+        ),
+        install=_install,
+    )
