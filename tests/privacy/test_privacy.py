@@ -69,6 +69,12 @@ async def test_erasure_shreds_revokes_and_signs_a_receipt(
         json={"name": "mine", "rules": [{"field": "email", "action": "remove"}]},
     )
     assert profile.status_code == 201, profile.text
+    pointer = await alice.send(
+        "PUT",
+        "/qindex/pointers/home",
+        json={"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"},
+    )
+    assert pointer.status_code in (200, 201), pointer.text
     await alice.send("POST", f"/qdrive/files/{info['id']}/shares", json={"grantee": bob.did})
     with node.kernel.db.read() as conn:
         blobs = list(conn.execute(select(drive.segments.c.blob_cid)).scalars())
@@ -85,6 +91,7 @@ async def test_erasure_shreds_revokes_and_signs_a_receipt(
     assert receipt["erased"]["qonsent"]["grants_revoked"] == 1
     assert receipt["erased"]["squid"]["identities"] == 1
     assert receipt["erased"]["qmask"]["profiles"] == 1
+    assert receipt["erased"]["qindex"]["pointers"] == 1
     body = {k: v for k, v in receipt.items() if k != "signature"}
     verify_detached(
         node.service("node").identity.verify_key(), canonical(body), receipt["signature"]

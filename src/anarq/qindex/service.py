@@ -16,7 +16,7 @@ import binascii
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from anarq.kernel import Kernel
 from anarq.kernel.bus import Event
 from anarq.kernel.errors import AnarqError, BadRequest, NotFound
 from anarq.kernel.guard import Context
+from anarq.kernel.subject import ExportItem, json_item
 from anarq.qdrive.models import FileInfo
 from anarq.qdrive.service import DriveService, file_resource
 from anarq.qindex import analysis, tables
@@ -93,6 +94,8 @@ def is_text(media_type: str) -> bool:
 
 
 class QindexService:
+    erase_order = 20
+
     def __init__(self, kernel: Kernel, qonsent: QonsentService, qdrive: DriveService) -> None:
         self.k = kernel
         self.qonsent = qonsent
@@ -165,6 +168,56 @@ class QindexService:
         _tally(deltas, Analyzed.of(row.title, row.body), -1)
         self.vocabulary.count(tx, deltas)
         return True
+
+    # Data-subject requests -----------------------------------------------------------
+
+    def export_subject(self, ctx: Context, did: str) -> Iterator[ExportItem]:
+        """The person's pointers with their history, and what the index holds of theirs."""
+        p, v, t = tables.pointers, tables.pointer_versions, tables.pointer_tags
+        with self.k.db.read() as conn:
+            pointers = [
+                {
+                    **dict(row),
+                    "tags": list(
+                        conn.execute(
+                            select(t.c.tag).where(t.c.owner == did, t.c.key == row["key"])
+                        ).scalars()
+                    ),
+                    "history": [
+                        dict(x)
+                        for x in conn.execute(
+                            select(v)
+                            .where(v.c.owner == did, v.c.key == row["key"])
+                            .order_by(v.c.version)
+                        ).mappings()
+                    ],
+                }
+                for row in conn.execute(select(p).where(p.c.owner == did).order_by(p.c.key))
+                .mappings()
+                .all()
+            ]
+            documents = [
+                dict(row)
+                for row in conn.execute(
+                    select(_d.c.resource, _d.c.module, _d.c.type, _d.c.title, _d.c.updated_at)
+                    .where(_d.c.owner == did)
+                    .order_by(_d.c.resource)
+                ).mappings()
+            ]
+        yield json_item("pointers.json", pointers)
+        yield json_item("indexed-documents.json", documents)
+
+    def erase_subject(self, ctx: Context, did: str) -> dict[str, int]:
+        """Delete the person's pointers (with history) and their documents in the index."""
+        p, v, t = tables.pointers, tables.pointer_versions, tables.pointer_tags
+        with self.k.change(ctx, "delete", f"qindex:subject:{did}") as tx:
+            resources = list(tx.execute(select(_d.c.resource).where(_d.c.owner == did)).scalars())
+            for resource in resources:
+                self.remove_document(tx, resource)
+            tx.execute(delete(t).where(t.c.owner == did))
+            tx.execute(delete(v).where(v.c.owner == did))
+            pointers = tx.execute(delete(p).where(p.c.owner == did)).rowcount
+        return {"pointers": pointers, "documents": len(resources)}
 
     # Qdrive events -------------------------------------------------------------------
 
