@@ -136,6 +136,25 @@ async def test_a_purged_file_is_no_longer_found(node: Node, alice: Person) -> No
     assert await found(alice, "report") == []
 
 
+async def test_moves_and_the_trash_follow_the_drive(node: Node, alice: Person) -> None:
+    info = await store_text(alice, "/work/report.txt", REPORT)
+    await node.kernel.bus.run_pending()
+    moved = await alice.send(
+        "POST", "/qdrive/move", json={"source": "/work", "target": "/archive/2026"}
+    )
+    assert moved.status_code == 200, moved.text
+    await node.kernel.bus.run_pending()
+    [hit] = (await search(alice, "crater"))["hits"]
+    assert hit["title"] == "/archive/2026/report.txt"
+
+    await alice.send("DELETE", f"/qdrive/files/{info['id']}")
+    await node.kernel.bus.run_pending()
+    assert await found(alice, "crater") == []
+    await alice.send("POST", f"/qdrive/files/{info['id']}/restore")
+    await node.kernel.bus.run_pending()
+    assert await found(alice, "crater") == [f"qdrive:file:{info['id']}"]
+
+
 async def test_a_new_version_replaces_the_indexed_text(node: Node, alice: Person) -> None:
     await store_text(alice, "/notes.txt", "first draft about penguins")
     response = await alice.send(

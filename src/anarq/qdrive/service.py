@@ -648,6 +648,7 @@ class DriveService:
                     .where(f.c.id == row["id"])
                     .values(path=new_path, updated_at=self.k.clock.now())
                 )
+                self._publish(tx, ctx, "qdrive.file.moved", row["id"], path=new_path)
                 moved.append(row["id"])
         return [self.file(ctx, file_id) for file_id in moved]
 
@@ -657,6 +658,7 @@ class DriveService:
         with self.k.change(ctx, "delete", file_resource(file_id)) as tx:
             if row["trashed_at"] is None:
                 tx.execute(update(f).where(f.c.id == file_id).values(trashed_at=self.k.clock.now()))
+                self._publish(tx, ctx, "qdrive.file.trashed", file_id, path=row["path"])
         return self.file(ctx, file_id)
 
     def restore(self, ctx: Context, file_id: str) -> FileInfo:
@@ -667,6 +669,7 @@ class DriveService:
                 if self._live_file(tx, row["owner"], row["path"]) is not None:
                     raise Conflict(f"{row['path']} is taken; move that file first")
                 tx.execute(update(f).where(f.c.id == file_id).values(trashed_at=None))
+                self._publish(tx, ctx, "qdrive.file.restored", file_id, path=row["path"])
         return self.file(ctx, file_id)
 
     def purge(self, ctx: Context, file_id: str) -> None:
@@ -689,6 +692,16 @@ class DriveService:
                 correlation_id=ctx.correlation_id or ctx.request_id,
             )
         self._delete_unused(cids)
+
+    def _publish(self, tx: Connection, ctx: Context, kind: str, file_id: str, **data: Any) -> None:
+        self.k.bus.publish(
+            tx,
+            kind,
+            {"file_id": file_id, **data},
+            actor=ctx.actor.id,
+            subject=file_resource(file_id),
+            correlation_id=ctx.correlation_id or ctx.request_id,
+        )
 
     # Sharing -------------------------------------------------------------------------
 

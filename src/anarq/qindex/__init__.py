@@ -37,6 +37,9 @@ def module() -> Module:
         more_cli=(("search", search_app),),
         handlers=(
             On("qdrive.file.stored", "on_file_stored"),
+            On("qdrive.file.moved", "on_file_moved"),
+            On("qdrive.file.trashed", "on_file_trashed"),
+            On("qdrive.file.restored", "on_file_restored"),
             On("qdrive.file.deleted", "on_file_deleted"),
         ),
         install=_install,

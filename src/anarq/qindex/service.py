@@ -222,13 +222,17 @@ class QindexService:
     # Qdrive events -------------------------------------------------------------------
 
     def on_file_stored(self, tx: Connection, event: Event) -> None:
-        """Index a stored file as it is now: path, media type, owner, and the text of
-        text-like files (unless the operator turned contents off)."""
+        """Index a stored, moved, trashed or restored file as it is now: path, media type,
+        owner, and the text of text-like files (unless the operator turned contents off);
+        a file in the trash leaves the index until it is restored."""
         file_id = str(event.data.get("file_id", ""))
         ctx = Context.system()
         try:
             info = self.qdrive.file(ctx, file_id)
         except NotFound:  # purged before this delivery: its deletion event follows
+            self.remove_document(tx, file_resource(file_id))
+            return
+        if info.trashed_at is not None:  # the trash is not searched
             self.remove_document(tx, file_resource(file_id))
             return
         self.index_document(
@@ -250,6 +254,16 @@ class QindexService:
                 updated_at=info.updated_at,
             ),
         )
+
+    # Each its own subscription (one per handler method), all doing the same: look again.
+    def on_file_moved(self, tx: Connection, event: Event) -> None:
+        self.on_file_stored(tx, event)
+
+    def on_file_trashed(self, tx: Connection, event: Event) -> None:
+        self.on_file_stored(tx, event)
+
+    def on_file_restored(self, tx: Connection, event: Event) -> None:
+        self.on_file_stored(tx, event)
 
     def on_file_deleted(self, tx: Connection, event: Event) -> None:
         """A purged file leaves the index."""
