@@ -9,7 +9,7 @@ from anarq.kernel.module import Module
 
 @cache
 def installed_modules() -> tuple[Module, ...]:
-    from anarq import node, qdrive, qerberos, qlock, qonsent, squid
+    from anarq import node, qdrive, qerberos, qlock, qonsent, qpic, squid
 
     return (
         node.module(),
@@ -18,4 +18,5 @@ def installed_modules() -> tuple[Module, ...]:
         qerberos.module(),
         qlock.module(),
         qdrive.module(),
+        qpic.module(),
     )
