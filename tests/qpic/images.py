@@ -23,7 +23,10 @@ def scene(seed: int, size: tuple[int, int] = (1600, 1200)) -> Image.Image:
     width, height = size
     for _ in range(12):
         x0, y0 = rng.randrange(width), rng.randrange(height)
-        x1, y1 = x0 + rng.randrange(width // 8, width // 2), y0 + rng.randrange(height // 8, height // 2)
+        x1, y1 = (
+            x0 + rng.randrange(width // 8, width // 2),
+            y0 + rng.randrange(height // 8, height // 2),
+        )
         colour = tuple(rng.randrange(256) for _ in range(3))
         if rng.random() < 0.5:
             draw.rectangle((x0, y0, x1, y1), fill=colour)
@@ -58,7 +61,9 @@ def exif(
     return data
 
 
-def encode(image: Image.Image, fmt: str, metadata: Image.Exif | None = None, **options: object) -> bytes:
+def encode(
+    image: Image.Image, fmt: str, metadata: Image.Exif | None = None, **options: object
+) -> bytes:
     out = io.BytesIO()
     if fmt == "HEIF":
         from pillow_heif import register_heif_opener

@@ -18,7 +18,7 @@ from anarq.qpic import tables
 from anarq.qpic.service import QpicService
 from tests.kernel.test_bus import drain
 from tests.qpic.conftest import Photographer
-from tests.qpic.images import encode, exif, jpeg, scene
+from tests.qpic.images import encode, jpeg, scene
 
 
 def drive_paths(node: Node) -> list[str]:
@@ -105,10 +105,14 @@ async def test_capture_metadata_is_read_and_location_is_kept_only_in_the_origina
 
 def _png_header_only(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    )
 
 
 @pytest.mark.parametrize(
@@ -135,7 +139,9 @@ async def test_a_stranger_sees_nothing_of_mine(alice: Photographer, bob: Photogr
     for path in ("", "/thumb", "/content"):
         response = await bob.send("GET", f"/qpic/photos/{photo['id']}{path}")
         assert response.status_code == 403, (path, response.text)
-    assert (await bob.send("GET", "/qpic/photos/01JNOTAPHOTO0000000000000/thumb")).status_code == 404
+    assert (
+        await bob.send("GET", "/qpic/photos/01JNOTAPHOTO0000000000000/thumb")
+    ).status_code == 404
     assert (await bob.send("GET", "/qpic/photos")).json()["photos"] == []
     assert (await bob.send("DELETE", f"/qpic/photos/{photo['id']}")).status_code == 403
     anonymous = await alice.http.get(f"/qpic/photos/{photo['id']}/thumb")

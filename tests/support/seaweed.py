@@ -84,6 +84,12 @@ class SeaweedServer:
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
         config.write_text(json.dumps({"identities": [identity]}))
+        # Every test makes its own bucket (a collection), and a collection's first write
+        # grows 7 volumes by default: 64 volume slots were gone after 9 buckets. One volume
+        # per collection is plenty for test data.
+        (self.workdir / "master.toml").write_text(
+            "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n"
+        )
         (self.workdir / "data").mkdir(exist_ok=True)
         ports = [
             f"-{role}.port{suffix}={port}"
@@ -109,7 +115,7 @@ class SeaweedServer:
             "-s3.autoCreateBucket=false",  # real S3 rejects writes to a missing bucket
             "-master.peers=none",  # single master: skip the ~2 s Raft election (and its races)
             "-master.volumeSizeLimitMB=64",
-            "-volume.max=64",
+            "-volume.max=1024",  # volumes grow as written: slots cost no disk
             "-volume.preStopSeconds=0",
             "-master.telemetry=false",
         ]

@@ -271,22 +271,26 @@ class AlbumBook:
         """Rename or move. Moving out from under a lock needs that lock's token."""
         row = self.row(album_id)
         owner = row["owner"]
-        moving = "parent_id" in request.model_fields_set
+        moving = "parent_id" in request.model_fields_set and request.parent_id != row["parent_id"]
+        parent = request.parent_id if moving else row["parent_id"]
+        if moving:
+            # Checked before the write opens: a refusal is audited in its own transaction.
+            with self.k.db.read() as conn:
+                tree = self.tree(conn, owner)
+            self.k.check(ctx, "write", album_resource(album_id))
+            self.require_open(
+                ctx, tree.lock_of(row["parent_id"]) if row["parent_id"] else None, unlocked
+            )
         with self.k.change(ctx, "write", album_resource(album_id)) as tx:
             tree = self.tree(tx, owner)
             values: dict[str, Any] = {"updated_at": self.k.clock.now()}
-            parent = request.parent_id if moving else row["parent_id"]
-            if moving and parent != row["parent_id"]:
+            if moving:
                 if parent is not None:
                     self._own_album(tx, owner, parent)
                     if tree.below(album_id, parent):
                         raise BadRequest("an album cannot move into itself or its sub-albums")
                     if tree.depth(parent) + _height(tree, album_id) > MAX_DEPTH:
                         raise BadRequest(f"albums nest at most {MAX_DEPTH} deep")
-                # Leaving a lock: its holder must show they opened it.
-                self.require_open(
-                    ctx, tree.lock_of(row["parent_id"]) if row["parent_id"] else None, unlocked
-                )
                 new_lock = tree.lock_of(parent) if parent else None
                 if new_lock is not None and self._shared(album_id):
                     raise Conflict("a shared album cannot go under a locked one; unshare it first")
@@ -301,9 +305,9 @@ class AlbumBook:
         """Delete an album (never its photos). Its sub-albums must go first."""
         row = self.row(album_id)
         a, ap = tables.albums, tables.album_photos
+        self._require_open_before_write(ctx, "delete", row, unlocked)
         with self.k.change(ctx, "delete", album_resource(album_id)) as tx:
             tree = self.tree(tx, row["owner"])
-            self.require_open(ctx, tree.lock_of(album_id), unlocked)
             if any(parent == album_id for parent in tree.parent.values()):
                 raise Conflict("the album has sub-albums: move or delete them first")
             tx.execute(delete(ap).where(ap.c.album_id == album_id))
@@ -343,8 +347,8 @@ class AlbumBook:
     def remove(self, ctx: Context, album_id: str, photo_id: str, unlocked: set[str]) -> None:
         row = self.row(album_id)
         ap = tables.album_photos
+        self._require_open_before_write(ctx, "write", row, unlocked)
         with self.k.change(ctx, "write", album_resource(album_id)) as tx:
-            self.require_open(ctx, self.tree(tx, row["owner"]).lock_of(album_id), unlocked)
             gone = tx.execute(
                 delete(ap).where(ap.c.album_id == album_id, ap.c.photo_id == photo_id)
             ).rowcount
@@ -382,6 +386,16 @@ class AlbumBook:
             return int(tx.execute(delete(u).where(u.c.expires_at <= self.k.clock.now())).rowcount)
 
     # Rules -------------------------------------------------------------------------------
+
+    def _require_open_before_write(
+        self, ctx: Context, action: str, row: RowMapping, unlocked: set[str]
+    ) -> None:
+        """Authorize, then check the album's lock, before the write transaction opens (a
+        refusal is audited in a transaction of its own)."""
+        self.k.check(ctx, action, album_resource(row["id"]))
+        with self.k.db.read() as conn:
+            lock = self.tree(conn, row["owner"]).lock_of(row["id"])
+        self.require_open(ctx, lock, unlocked)
 
     def _own_album(self, conn: Connection, owner: str, album_id: str) -> RowMapping:
         row = self.row(album_id, conn)

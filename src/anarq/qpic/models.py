@@ -38,9 +38,11 @@ class Photo(BaseModel):
     phash: str | None = Field(default=None, description="64-bit pHash, 16 hex digits.")
     file_id: str | None = Field(default=None, description="The original in your drive.")
     thumbs: list[int] = Field(default_factory=list, description="Thumbnail sizes available.")
-    poster: bool | None = Field(default=None, description="Videos: whether a poster exists.")
-    proxy: bool | None = Field(default=None, description="Videos: whether a 480p proxy exists.")
-    video_note: str | None = Field(default=None, description="Why a video has no poster.")
+    poster: bool | None = Field(
+        default=None, description="Videos: true when a poster frame exists, else null."
+    )
+    proxy: bool | None = Field(default=None, description="Videos: true when a 480p proxy exists.")
+    video_note: str | None = Field(default=None, description="Why a video has no poster (null).")
     imported_at: datetime | None = None
 
 

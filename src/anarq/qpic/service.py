@@ -352,9 +352,10 @@ class QpicService:
         with self.k.db.read() as conn:
             locks = self.albums.locks_on(conn, row["owner"], [photo_id])[photo_id]
         unlocked = self.albums.unlocked(ctx, tokens) if locks else set()
+        self.k.check(ctx, "delete", photo_resource(photo_id))
+        for lock in sorted(locks):
+            self.albums.require_open(ctx, lock, unlocked)
         with self.k.change(ctx, "delete", photo_resource(photo_id)) as tx:
-            for lock in sorted(locks):
-                self.albums.require_open(ctx, lock, unlocked)
             self._forget(tx, row, ctx.actor.id, ctx.correlation_id or ctx.request_id)
         if forever:
             self.drive.purge(ctx, row["file_id"])
@@ -672,8 +673,8 @@ def _photo(row: RowMapping, roles: set[str], mine: bool) -> Photo:
         "height": row["height"],
         "duration_ms": row["duration_ms"],
         "thumbs": thumbs,
-        "poster": ("poster" in roles) if video else None,
-        "proxy": ("proxy" in roles) if video else None,
+        "poster": True if video and "poster" in roles else None,
+        "proxy": True if video and "proxy" in roles else None,
     }
     if not mine:
         return Photo(**common)
