@@ -143,6 +143,10 @@ OWN_SPACE = {
     "POST /qdrive/uploads",
     "PUT /qdrive/files",
     "POST /qdrive/move",
+    # Importing into one's own photo library, creating one's own album.
+    "POST /qpic/upload",
+    "POST /qpic/photos",
+    "POST /qpic/albums",
 }
 
 
