@@ -78,7 +78,7 @@ def encode(
 
 
 def jpeg(seed: int = 1, size: tuple[int, int] = (1600, 1200), **fields: object) -> bytes:
-    return encode(scene(seed, size), "JPEG", exif(**fields) if fields else None, quality=90)  # type: ignore[arg-type]
+    return encode(scene(seed, size), "JPEG", exif(**fields) if fields else None, quality=90)
 
 
 def tiny_video(path: Path, seconds: int = 2) -> Path:

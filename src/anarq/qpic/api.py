@@ -26,8 +26,9 @@ from anarq.qpic.models import (
     Unlock,
     UnlockRequest,
 )
-from anarq.qpic.service import DEFAULT_PAGE, QpicService, Served
+from anarq.qpic.service import DEFAULT_PAGE, QpicService
 from anarq.qpic.tables import ID
+from anarq.qpic.views import Served
 
 router = APIRouter()
 CURSOR = Query(None, max_length=200, description="From the previous page's next_cursor.")
@@ -225,11 +226,10 @@ def duplicates(
 def share_photo(
     photo_id: str,
     body: ShareRequest,
-    unlocked: list[str] = Depends(tokens),
     ctx: Context = Depends(caller),
     svc: QpicService = Depends(service),
 ) -> Share:
-    return svc.share(ctx, photo_id, body.grantee, body.expires_at, unlocked)
+    return svc.share(ctx, photo_id, body.grantee, body.expires_at)
 
 
 @router.get("/photos/{photo_id}/shares", response_model=list[Share], summary="Who sees a photo")

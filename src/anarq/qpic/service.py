@@ -15,11 +15,8 @@ Qdrive's own check; a grantee gets the copy made by `strip_for_share`.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,8 +26,8 @@ from sqlalchemy.engine import Connection, RowMapping
 from anarq.kernel import Kernel
 from anarq.kernel.bus import Event
 from anarq.kernel.errors import BadRequest, Forbidden, NotFound
-from anarq.kernel.guard import Actor, Context
-from anarq.qdrive.service import DriveService, Opened
+from anarq.kernel.guard import Context
+from anarq.qdrive.service import DriveService
 from anarq.qonsent.service import QonsentService
 from anarq.qpic import dupes, tables
 from anarq.qpic.albums import (
@@ -57,22 +54,23 @@ from anarq.qpic.models import (
     Timeline,
     Unlock,
 )
+from anarq.qpic.sharing import Sharing
+from anarq.qpic.views import (
+    ROLE_NAMES,
+    Served,
+    custody,
+    day_range,
+    make_cursor,
+    photo_view,
+    read_cursor,
+    served,
+)
 
 HOUSEKEEPING_EVERY_SECONDS = 30.0
 ORPHAN_BATCH = 200
 DEFAULT_PAGE = 100
 DUPES_MAX_PHOTOS = 50_000
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Served:
-    """A file QpiC hands out: its media type, size and bytes."""
-
-    media_type: str
-    size: int
-    chunks: Iterator[bytes]
-    name: str
 
 
 class QpicService:
@@ -82,6 +80,7 @@ class QpicService:
         self.qonsent = qonsent
         self.albums = AlbumBook(kernel, qonsent)
         self.importer = Importer(kernel, drive, qonsent)
+        self.sharing = Sharing(kernel, drive, qonsent, self.albums, self.importer)
 
     def policy(self, ctx: Context, action: str, resource: str) -> bool:
         """An identity administers its own library (a guard policy)."""
@@ -165,7 +164,7 @@ class QpicService:
         metadata-free copy made when it was shared."""
         row = self._readable(ctx, photo_id, tokens)
         if ctx.actor.id == row["owner"]:
-            return _served(self.drive.open(ctx, row["file_id"]))
+            return served(self.drive.open(ctx, row["file_id"]))
         return self._derived(ctx, row, "proxy" if row["kind"] == "video" else "shared")
 
     def _derived(self, ctx: Context, row: RowMapping, role: str) -> Served:
@@ -177,9 +176,9 @@ class QpicService:
         if file_id is None:
             reason = row["video_note"] if row["kind"] == "video" and row["video_note"] else ""
             raise NotFound(
-                f"photo {row['id']} has no {_ROLE_NAMES[role]}" + (f": {reason}" if reason else "")
+                f"photo {row['id']} has no {ROLE_NAMES[role]}" + (f": {reason}" if reason else "")
             )
-        return _served(self.drive.open(_custody(ctx), file_id))
+        return served(self.drive.open(custody(ctx), file_id))
 
     # Listing -----------------------------------------------------------------------------
 
@@ -229,7 +228,7 @@ class QpicService:
             raise BadRequest("a month needs its year")
         query = select(p).where(p.c.owner == owner)
         if year is not None:
-            start, end = _day_range(year, month)
+            start, end = day_range(year, month)
             query = query.where(p.c.taken_day >= start, p.c.taken_day < end)
         query = self._hide_locked(query, ctx, owner, tokens)
         rows, next_cursor = self._page(query, cursor, limit)
@@ -317,7 +316,7 @@ class QpicService:
         if not 1 <= limit <= PAGE_MAX:
             raise BadRequest(f"limit is 1 to {PAGE_MAX}")
         if cursor:
-            taken, last = _read_cursor(cursor)
+            taken, last = read_cursor(cursor)
             query = query.where(
                 or_(p.c.taken_at < taken, and_(p.c.taken_at == taken, p.c.id < last))
             )
@@ -327,7 +326,7 @@ class QpicService:
         if len(rows) <= limit:
             return rows, None
         rows = rows[:limit]
-        return rows, _make_cursor(rows[-1]["taken_at"], rows[-1]["id"])
+        return rows, make_cursor(rows[-1]["taken_at"], rows[-1]["id"])
 
     def _describe(self, rows: list[RowMapping], ctx: Context) -> list[Photo]:
         if not rows:
@@ -340,7 +339,8 @@ class QpicService:
             ):
                 roles.setdefault(link.photo_id, set()).add(link.role)
         return [
-            _photo(row, roles.get(row["id"], set()), ctx.actor.id == row["owner"]) for row in rows
+            photo_view(row, roles.get(row["id"], set()), ctx.actor.id == row["owner"])
+            for row in rows
         ]
 
     # Deleting ----------------------------------------------------------------------------
@@ -436,129 +436,23 @@ class QpicService:
         photo_id: str,
         grantee: str,
         expires_at: datetime | None,
-        tokens: list[str],
     ) -> Share:
-        """Let `grantee` read a photo: a metadata-free copy is made (once) and shared in
-        Qdrive, and a Qonsent grant on the photo covers its thumbnails and the copy."""
-        row = self._row(photo_id)
-        self._refuse_locked(row, "a photo in a locked album cannot be shared")
-        copy = self.importer.shared_copy(ctx, row)
-        grant = self._grant(
-            ctx, photo_resource(photo_id), grantee, expires_at, f"shared photo {row['name']}"
-        )
-        self.drive.share(ctx, copy, grantee, ["read"], expires_at)
-        self._announce_share(ctx, photo_resource(photo_id), grantee)
-        return Share(
-            resource=photo_resource(photo_id),
-            grantee=grantee,
-            grant_id=grant.id,
-            expires_at=grant.expires_at,
-            photos=1,
-        )
+        """Let `grantee` read a photo (a metadata-free copy and its thumbnails)."""
+        return self.sharing.share(ctx, self._row(photo_id), grantee, expires_at)
 
     def unshare(self, ctx: Context, photo_id: str, grantee: str) -> None:
-        row = self._row(photo_id)
-        revoked = self._revoke(ctx, photo_resource(photo_id), grantee)
-        copy = self._derived_id(row["id"], "proxy" if row["kind"] == "video" else "shared")
-        if copy is not None:
-            with contextlib.suppress(NotFound):  # the copy was not shared with them in Qdrive
-                self.drive.unshare(ctx, copy, grantee)
-        if not revoked:
-            raise NotFound(f"{grantee} holds no share of this photo")
+        self.sharing.unshare(ctx, self._row(photo_id), grantee)
 
     def shares(self, ctx: Context, resource: str) -> list[Share]:
-        return [
-            Share(
-                resource=resource,
-                grantee=g.grantee,
-                grant_id=g.id,
-                expires_at=g.expires_at,
-                photos=1,
-            )
-            for g in self.qonsent.who_can(ctx, resource)
-            if g.revoked_at is None and g.resource == resource
-        ]
+        return self.sharing.shares(ctx, resource)
 
     def share_album(
         self, ctx: Context, album_id: str, grantee: str, expires_at: datetime | None
     ) -> Share:
-        """Let `grantee` see an album and every photo in it (each shared as above); photos
-        added later are shared with them too."""
-        album = self.albums.row(album_id)
-        with self.k.db.read() as conn:
-            if self.albums.tree(conn, album["owner"]).lock_of(album_id) is not None:
-                raise AlbumLocked("a locked album cannot be shared", album_id=album_id)
-            members = list(
-                conn.execute(
-                    select(tables.album_photos.c.photo_id).where(
-                        tables.album_photos.c.album_id == album_id
-                    )
-                ).scalars()
-            )
-        grant = self._grant(
-            ctx, album_resource(album_id), grantee, expires_at, f"shared album {album['name']}"
-        )
-        shared = 0
-        for photo_id in members:
-            try:
-                self.share(ctx, photo_id, grantee, expires_at, [])
-                shared += 1
-            except AlbumLocked:
-                continue  # also in another, locked album: stays unshared
-        return Share(
-            resource=album_resource(album_id),
-            grantee=grantee,
-            grant_id=grant.id,
-            expires_at=grant.expires_at,
-            photos=shared,
-        )
+        return self.sharing.share_album(ctx, album_id, grantee, expires_at, self._row)
 
     def unshare_album(self, ctx: Context, album_id: str, grantee: str) -> None:
-        """Stop sharing the album; photos shared through it stay shared until unshared."""
-        self.albums.row(album_id)
-        if not self._revoke(ctx, album_resource(album_id), grantee):
-            raise NotFound(f"{grantee} holds no share of this album")
-
-    def _grant(
-        self, ctx: Context, resource: str, grantee: str, expires_at: datetime | None, purpose: str
-    ) -> Any:
-        from anarq.qonsent.models import GrantRequest
-
-        return self.qonsent.grant(
-            ctx,
-            GrantRequest(
-                grantee=grantee,
-                resource=resource,
-                actions=["read"],
-                purpose=purpose[:200],
-                expires_at=expires_at,
-            ),
-        )
-
-    def _revoke(self, ctx: Context, resource: str, grantee: str) -> int:
-        revoked = 0
-        for grant in self.qonsent.who_can(ctx, resource):
-            if grant.grantee == grantee and grant.resource == resource and grant.revoked_at is None:
-                self.qonsent.revoke(ctx, grant.id)
-                revoked += 1
-        return revoked
-
-    def _announce_share(self, ctx: Context, resource: str, grantee: str) -> None:
-        with self.k.db.write() as tx:
-            self.k.bus.publish(
-                tx,
-                "qpic.photo.shared",
-                {"resource": resource, "grantee": grantee},
-                actor=ctx.actor.id,
-                subject=resource,
-                correlation_id=ctx.correlation_id or ctx.request_id,
-            )
-
-    def _refuse_locked(self, row: RowMapping, message: str) -> None:
-        with self.k.db.read() as conn:
-            locks = self.albums.locks_on(conn, row["owner"], [row["id"]])[row["id"]]
-        if locks:
-            raise AlbumLocked(message, album_id=sorted(locks)[0])
+        self.sharing.unshare_album(ctx, album_id, grantee)
 
     # Albums ------------------------------------------------------------------------------
 
@@ -600,7 +494,7 @@ class QpicService:
                 continue
             for photo_id in added:
                 try:
-                    self.share(ctx, photo_id, grant.grantee, grant.expires_at, [])
+                    self.sharing.share(ctx, self._row(photo_id), grant.grantee, grant.expires_at)
                 except AlbumLocked:
                     continue
         return self.album(ctx, album_id)
@@ -625,103 +519,3 @@ class QpicService:
         if row is None:
             raise NotFound(f"no photo {photo_id}")
         return row
-
-    def _derived_id(self, photo_id: str, role: str) -> str | None:
-        d = tables.derived
-        with self.k.db.read() as conn:
-            found: str | None = conn.execute(
-                select(d.c.file_id).where(d.c.photo_id == photo_id, d.c.role == role)
-            ).scalar_one_or_none()
-        return found
-
-
-_ROLE_NAMES = {
-    "thumb256": "256 px thumbnail",
-    "thumb1024": "1024 px thumbnail",
-    "poster": "poster frame",
-    "proxy": "proxy video",
-    "shared": "shared copy (share it first)",
-}
-
-
-def _custody(ctx: Context) -> Context:
-    """The node reading a derived file for a caller whose right to it QpiC has checked."""
-    return Context(actor=Actor(id="system", kind="node"), correlation_id=ctx.request_id)
-
-
-def _served(opened: Opened) -> Served:
-    return Served(
-        media_type=opened.file.media_type,
-        size=opened.version.size,
-        chunks=opened.chunks,
-        name=opened.file.name,
-    )
-
-
-def _photo(row: RowMapping, roles: set[str], mine: bool) -> Photo:
-    thumbs = sorted(int(r.removeprefix("thumb")) for r in roles if r.startswith("thumb"))
-    video = row["kind"] == "video"
-    common: dict[str, Any] = {
-        "id": row["id"],
-        "kind": row["kind"],
-        "owner": row["owner"],
-        "mine": mine,
-        "name": row["name"],
-        "media_type": row["media_type"],
-        "format": row["format"],
-        "width": row["width"],
-        "height": row["height"],
-        "duration_ms": row["duration_ms"],
-        "thumbs": thumbs,
-        "poster": True if video and "poster" in roles else None,
-        "proxy": True if video and "proxy" in roles else None,
-    }
-    if not mine:
-        return Photo(**common)
-    offset = row["taken_offset_minutes"]
-    return Photo(
-        **common,
-        size_bytes=row["size_bytes"],
-        taken_at=row["taken_at"],
-        taken_offset=_offset_text(offset) if offset is not None else None,
-        taken_day=row["taken_day"],
-        taken_source=row["taken_source"],
-        camera_make=row["camera_make"],
-        camera_model=row["camera_model"],
-        has_gps=row["has_gps"],
-        phash=f"{dupes.to_unsigned(row['phash']):016x}" if row["phash"] is not None else None,
-        file_id=row["file_id"],
-        video_note=row["video_note"],
-        imported_at=row["imported_at"],
-    )
-
-
-def _offset_text(minutes: int) -> str:
-    sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
-def _day_range(year: int, month: int | None) -> tuple[str, str]:
-    if not 1 <= year <= 9998 or (month is not None and not 1 <= month <= 12):
-        raise BadRequest("year is 1 to 9998 and month 1 to 12")
-    if month is None:
-        return f"{year:04d}-01-01", f"{year + 1:04d}-01-01"
-    after = (year + 1, 1) if month == 12 else (year, month + 1)
-    return f"{year:04d}-{month:02d}-01", f"{after[0]:04d}-{after[1]:02d}-01"
-
-
-def _make_cursor(taken_at: datetime, photo_id: str) -> str:
-    raw = f"{taken_at.isoformat()}|{photo_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _read_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        taken, photo_id = raw.split("|", 1)
-        moment = datetime.fromisoformat(taken)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the cursor is not one this node gave out") from None
-    if moment.tzinfo is None or not photo_id or len(photo_id) > tables.ID:
-        raise BadRequest("the cursor is not one this node gave out")
-    return moment, photo_id
