@@ -232,18 +232,22 @@ async def test_sharing_an_album_shares_its_photos_and_later_ones(
     alice: Photographer, bob: Photographer
 ) -> None:
     first = await alice.upload("first.jpg", jpeg(21))
+    private = await alice.upload("private.jpg", jpeg(23))
     holiday = await album(alice, "Holiday")
-    await alice.send(
-        "POST", f"/qpic/albums/{holiday['id']}/photos", json={"photo_ids": [first["id"]]}
-    )
+    vault = await album(alice, "Vault", **LOCK)
+    both = {"photo_ids": [first["id"], private["id"]]}
+    await alice.send("POST", f"/qpic/albums/{holiday['id']}/photos", json=both)
+    only = {"photo_ids": [private["id"]]}
+    await alice.send("POST", f"/qpic/albums/{vault['id']}/photos", json=only)
     shared = await alice.send(
         "POST", f"/qpic/albums/{holiday['id']}/shares", json={"grantee": bob.did}
     )
+    # The photo that is also in a locked album is neither shared nor listed for Bob.
     assert shared.status_code == 201 and shared.json()["photos"] == 1
     later = await alice.upload("later.jpg", jpeg(22), album_id=holiday["id"])
     assert set(await listed(bob, album=holiday["id"])) == {first["id"], later["id"]}
     assert (await bob.send("GET", f"/qpic/photos/{later['id']}/content")).status_code == 200
-    vault = await album(alice, "Vault", **LOCK)
+    assert (await bob.send("GET", f"/qpic/photos/{private['id']}")).status_code == 403
     locked = await alice.send(
         "POST", f"/qpic/albums/{vault['id']}/shares", json={"grantee": bob.did}
     )

@@ -43,6 +43,9 @@ THUMB_WEBP_METHOD = 2
 # 120 megapixels: above any camera a person carries (a 100 MP medium-format back is 11,648 x
 # 8,736), far below what would exhaust memory (an RGB decode costs 3 bytes a pixel).
 MAX_PIXELS = 120_000_000
+# Pillow's own guard, as a second line behind the header check in `_open`: it warns above
+# this and refuses (DecompressionBombError) above twice this, whatever opens the file.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 SHARE_JPEG_QUALITY = 90
 TEXT_MAX = 100
 

@@ -207,6 +207,9 @@ class QpicService:
                     lock = self.albums.tree(conn, owner).lock_of(album_id)
                 self.albums.require_open(ctx, lock, unlocked)
                 query = self._hide_locked(query, ctx, owner, tokens)
+            else:
+                # Someone the album is shared with: locked photos were never shared.
+                query = self._hide_locked(query, ctx, owner, [])
             self.k.guard.record(ctx, "read", album_resource(album_id), "allow")
         rows, next_cursor = self._page(query, cursor, limit)
         return PhotoPage(photos=self._describe(rows, ctx), next_cursor=next_cursor)
