@@ -9,7 +9,18 @@ from anarq.kernel.module import Module
 
 @cache
 def installed_modules() -> tuple[Module, ...]:
-    from anarq import node, privacy, qdrive, qerberos, qindex, qlock, qmask, qonsent, squid
+    from anarq import (
+        node,
+        privacy,
+        qdrive,
+        qerberos,
+        qindex,
+        qlock,
+        qmask,
+        qonsent,
+        qpic,
+        squid,
+    )
 
     return (
         node.module(),
@@ -20,5 +31,6 @@ def installed_modules() -> tuple[Module, ...]:
         qdrive.module(),
         qmask.module(),
         qindex.module(),
+        qpic.module(),
         privacy.module(),
     )

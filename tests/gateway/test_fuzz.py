@@ -146,6 +146,10 @@ OWN_SPACE = {
     "POST /qmask/profiles",
     "PUT /qindex/pointers/{key}",
     "DELETE /qindex/pointers/{key}",
+    # Importing into one's own photo library, creating one's own album.
+    "POST /qpic/upload",
+    "POST /qpic/photos",
+    "POST /qpic/albums",
 }
 # POST only because their input is a body: they compute an answer and change nothing.
 # Any identity may call them; each accepted call is checked to have changed no table.

@@ -84,8 +84,9 @@ class SeaweedServer:
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
         config.write_text(json.dumps({"identities": [identity]}))
-        # Every bucket is a collection that grows 7 volumes by default; with many small
-        # test buckets in one session that exhausts `-volume.max`. One at a time suffices.
+        # Every test makes its own bucket (a collection), and a collection's first write
+        # grows 7 volumes by default: 64 volume slots were gone after 9 buckets. One volume
+        # per collection is plenty for test data.
         (self.workdir / "master.toml").write_text(
             "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n"
         )
@@ -114,9 +115,7 @@ class SeaweedServer:
             "-s3.autoCreateBucket=false",  # real S3 rejects writes to a missing bucket
             "-master.peers=none",  # single master: skip the ~2 s Raft election (and its races)
             "-master.volumeSizeLimitMB=64",
-            # Each test's bucket is a collection that takes several volumes on its first
-            # write and keeps them for the session: 64 ran out after ~25 writing tests.
-            "-volume.max=512",
+            "-volume.max=1024",  # volumes grow as written: slots cost no disk
             "-volume.preStopSeconds=0",
             "-master.telemetry=false",
         ]
