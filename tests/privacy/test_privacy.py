@@ -19,6 +19,14 @@ from anarq.qonsent import tables as consent
 from tests.qdrive.test_drive import Person
 
 
+def tiny_png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 80, 20)).save(out, "PNG")
+    return out.getvalue()
+
+
 async def test_export_holds_everything_and_a_signed_manifest(
     node: Node, http: httpx.AsyncClient
 ) -> None:
@@ -75,6 +83,8 @@ async def test_erasure_shreds_revokes_and_signs_a_receipt(
         json={"cid": "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"},
     )
     assert pointer.status_code in (200, 201), pointer.text
+    photo = await alice.send("POST", "/qpic/upload", params={"name": "cat.png"}, content=tiny_png())
+    assert photo.status_code == 201, photo.text
     await alice.send("POST", f"/qdrive/files/{info['id']}/shares", json={"grantee": bob.did})
     with node.kernel.db.read() as conn:
         blobs = list(conn.execute(select(drive.segments.c.blob_cid)).scalars())
@@ -87,11 +97,13 @@ async def test_erasure_shreds_revokes_and_signs_a_receipt(
     assert response.status_code == 200, response.text
     receipt = response.json()
     assert receipt["subject"] == alice.did
-    assert receipt["erased"]["qdrive"]["files_shredded"] == 1
+    # The letter, and the photo: its original and two thumbnails.
+    assert receipt["erased"]["qdrive"]["files_shredded"] == 4
     assert receipt["erased"]["qonsent"]["grants_revoked"] == 1
     assert receipt["erased"]["squid"]["identities"] == 1
     assert receipt["erased"]["qmask"]["profiles"] == 1
     assert receipt["erased"]["qindex"]["pointers"] == 1
+    assert receipt["erased"]["qpic"]["photos"] == 1
     body = {k: v for k, v in receipt.items() if k != "signature"}
     verify_detached(
         node.service("node").identity.verify_key(), canonical(body), receipt["signature"]

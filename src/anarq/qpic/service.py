@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from anarq.kernel import Kernel
 from anarq.kernel.bus import Event
 from anarq.kernel.errors import BadRequest, Forbidden, NotFound
 from anarq.kernel.guard import Context
+from anarq.kernel.subject import ExportItem, json_item
 from anarq.qdrive.service import DriveService
 from anarq.qmask.service import QmaskService
 from anarq.qonsent.service import QonsentService
@@ -75,6 +77,8 @@ log = logging.getLogger(__name__)
 
 
 class QpicService:
+    erase_order = 15  # after Qdrive has shredded the files
+
     def __init__(
         self, kernel: Kernel, drive: DriveService, qonsent: QonsentService, qmask: QmaskService
     ) -> None:
@@ -84,6 +88,45 @@ class QpicService:
         self.albums = AlbumBook(kernel, qonsent)
         self.importer = Importer(kernel, drive, qonsent, qmask)
         self.sharing = Sharing(kernel, drive, qonsent, self.albums, self.importer)
+
+    # Data-subject requests -----------------------------------------------------------
+
+    def export_subject(self, ctx: Context, did: str) -> Iterator[ExportItem]:
+        """The person's photo descriptions and albums (the bytes are in Qdrive's part)."""
+        p, a, ap = tables.photos, tables.albums, tables.album_photos
+        with self.k.db.read() as conn:
+            photos = [
+                dict(r)
+                for r in conn.execute(
+                    select(p).where(p.c.owner == did).order_by(p.c.taken_at)
+                ).mappings()
+            ]
+            albums = []
+            for row in conn.execute(select(a).where(a.c.owner == did)).mappings().all():
+                members = conn.execute(
+                    select(ap.c.photo_id).where(ap.c.album_id == row["id"])
+                ).scalars()
+                album = {k: v for k, v in row.items() if not k.startswith("passphrase")}
+                albums.append(
+                    {**album, "locked": row["passphrase_hash"] is not None, "photos": list(members)}
+                )
+        yield json_item("photos.json", photos)
+        yield json_item("albums.json", albums)
+
+    def erase_subject(self, ctx: Context, did: str) -> dict[str, int]:
+        """Delete the person's photo rows, albums and unlocks (Qdrive shreds the files)."""
+        p, a, ap, d = tables.photos, tables.albums, tables.album_photos, tables.derived
+        with self.k.change(ctx, "delete", library_resource(did)) as tx:
+            photo_ids = list(tx.execute(select(p.c.id).where(p.c.owner == did)).scalars())
+            album_ids = list(tx.execute(select(a.c.id).where(a.c.owner == did)).scalars())
+            tx.execute(delete(ap).where(ap.c.album_id.in_(album_ids)))
+            tx.execute(delete(ap).where(ap.c.photo_id.in_(photo_ids)))
+            tx.execute(delete(d).where(d.c.photo_id.in_(photo_ids)))
+            tx.execute(delete(tables.unlocks).where(tables.unlocks.c.actor == did))
+            tx.execute(delete(tables.unlocks).where(tables.unlocks.c.album_id.in_(album_ids)))
+            tx.execute(delete(a).where(a.c.id.in_(album_ids)))
+            tx.execute(delete(p).where(p.c.id.in_(photo_ids)))
+        return {"photos": len(photo_ids), "albums": len(album_ids)}
 
     def policy(self, ctx: Context, action: str, resource: str) -> bool:
         """An identity administers its own library (a guard policy)."""
