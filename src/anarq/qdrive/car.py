@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Final
 
 import dag_cbor
-from multiformats import CID
+from multiformats import CID, varint
 
 from anarq.qdrive.unixfs import UnixFSBuilder
 
@@ -31,24 +31,14 @@ class BadCar(ValueError):
     """The bytes are not a CAR v1 this importer can read; the message says why."""
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | 0x80 if value else byte)
-        if not value:
-            return bytes(out)
-
-
 def header(root: CID) -> bytes:
     encoded = dag_cbor.encode({"roots": [root], "version": 1})
-    return _varint(len(encoded)) + encoded
+    return varint.encode(len(encoded)) + encoded
 
 
 def frame(cid: CID, data: bytes) -> bytes:
     raw = bytes(cid)
-    return _varint(len(raw) + len(data)) + raw + data
+    return varint.encode(len(raw) + len(data)) + raw + data
 
 
 def export(root: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -101,16 +91,12 @@ def _read_cid(data: bytes) -> tuple[CID, int]:
 
 
 def _uvarint(data: bytes, offset: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[offset]
-        offset += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, offset
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
+    """The varint at `offset` and the offset after it (`IndexError` if it is cut short)."""
+    try:
+        value, used, _ = varint.decode_raw(memoryview(data)[offset : offset + 10])
+    except ValueError as exc:
+        raise IndexError(str(exc)) from None
+    return value, offset + used
 
 
 @dataclass

@@ -21,7 +21,6 @@ import logging
 import os
 import posixpath
 import secrets
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +28,6 @@ from functools import partial
 from itertools import chain
 from typing import Any
 
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -66,6 +64,7 @@ from anarq.qlock import (
     RecipientKey,
     decrypt_stream,
     encrypt_stream_part,
+    password_digest,
     rewrap_stream_header,
     start_stream,
 )
@@ -135,13 +134,17 @@ class DriveService:
         self.node = node
         self.squid = squid
         self.qonsent = qonsent
+        self._custody_keys: tuple[RecipientKey, AgreementKey] | None = None
 
     # Keys ----------------------------------------------------------------------------
 
     def _custody(self) -> tuple[RecipientKey, AgreementKey]:
-        """The node's own reader key: lets it serve authorised reads and thumbnails."""
-        key = self.node.identity.signing_key()
-        return key.verify_key.derive_recipient_key(), key.derive_agreement_key()
+        """The node's own reader key: lets it serve authorised reads and thumbnails.
+        Derived once per process (the node key never changes while it runs)."""
+        if self._custody_keys is None:
+            key = self.node.identity.signing_key()
+            self._custody_keys = key.verify_key.derive_recipient_key(), key.derive_agreement_key()
+        return self._custody_keys
 
     def _content_tag(self, owner: str, sha256: bytes) -> str:
         secret = hashlib.sha256(_DEDUP_INFO + self.node.identity.signing_key().ed25519_seed())
@@ -815,7 +818,7 @@ class DriveService:
             "file_id": file_id,
             "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
             "password_salt": salt,
-            "password_hash": _password_hash(password, salt) if password and salt else None,
+            "password_hash": password_digest(password, salt) if password and salt else None,
             "expires_at": expires_at,
             "max_downloads": max_downloads,
             "downloads": 0,
@@ -871,7 +874,7 @@ class DriveService:
             raise NotFound("this link does not exist, has expired or was revoked")
         resource = file_resource(row["file_id"])
         if row["password_hash"] is not None:
-            given = _password_hash(password, row["password_salt"]) if password else b""
+            given = password_digest(password, row["password_salt"]) if password else b""
             if not hmac.compare_digest(given, row["password_hash"]):
                 self.k.guard.record(ctx, "read", resource, "deny")
                 raise Unauthenticated(
@@ -1096,12 +1099,6 @@ class _Lazy:
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.open().chunks)
-
-
-def _password_hash(password: str, salt: bytes) -> bytes:
-    """Argon2id (RFC 9106) of a link password; OWASP's minimum for interactive use."""
-    kdf = Argon2id(salt=salt, length=32, iterations=2, lanes=1, memory_cost=19 * 1024)
-    return kdf.derive(unicodedata.normalize("NFC", password).encode())
 
 
 def _link_info(row: dict[str, Any] | RowMapping, token: str | None) -> LinkInfo:

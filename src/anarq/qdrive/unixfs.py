@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from multiformats import CID, multihash
+from multiformats import CID, multihash, varint
 
 CHUNK_BYTES: Final = 256 * 1024
 MAX_LINKS: Final = 174
@@ -41,24 +41,12 @@ def dag_pb_cid(data: bytes) -> CID:
     return CID("base32", 1, "dag-pb", multihash.wrap(hashlib.sha256(data).digest(), "sha2-256"))
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def _field_bytes(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return varint.encode(number << 3 | 2) + varint.encode(len(payload)) + payload
 
 
 def _field_varint(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
+    return varint.encode(number << 3) + varint.encode(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ from anarq.qlock.errors import (
     WrongKey,
 )
 from anarq.qlock.keys import AgreementKey, RecipientKey, SigningKey, VerifyKey
-from anarq.qlock.keystore import INTERACTIVE, Argon2Params, lock, unlock
+from anarq.qlock.keystore import INTERACTIVE, Argon2Params, lock, password_digest, unlock
 from anarq.qlock.seal import open_sealed, recipients_of, rewrap, seal
 from anarq.qlock.sign import (
     decode_signature,
@@ -103,6 +103,7 @@ __all__ = [
     "module",
     "new_preimage",
     "open_sealed",
+    "password_digest",
     "read_stream_header",
     "read_time_lock",
     "recipients_of",

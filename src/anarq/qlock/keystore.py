@@ -173,3 +173,11 @@ def _unb64(value: object, what: str, *, exact: int | None) -> bytes:
     if _b64(raw) != value or (exact is not None and len(raw) != exact):
         raise BadKeystore(f"keystore {what} has the wrong length or spelling")
     return raw
+
+
+def password_digest(password: str, salt: bytes) -> bytes:
+    """Argon2id (RFC 9106) of a short-lived secret such as a share-link or album password,
+    at OWASP's minimum for interactive checks (19 MiB, 2 passes): 32 bytes to store and
+    compare with `hmac.compare_digest`. Keystores use `lock`, with stronger parameters."""
+    kdf = Argon2id(salt=salt, length=32, iterations=2, lanes=1, memory_cost=19 * 1024)
+    return kdf.derive(unicodedata.normalize("NFC", password).encode())

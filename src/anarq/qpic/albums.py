@@ -24,7 +24,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -32,6 +31,7 @@ from anarq.kernel import Kernel
 from anarq.kernel.errors import AnarqError, BadRequest, Conflict, Forbidden, NotFound
 from anarq.kernel.guard import Context
 from anarq.kernel.ids import new_id
+from anarq.qlock import password_digest
 from anarq.qonsent.service import QonsentService
 from anarq.qpic import tables
 from anarq.qpic.models import Album, AlbumChange, AlbumCreate, Unlock
@@ -257,7 +257,7 @@ class AlbumBook:
                     name=name,
                     parent_id=request.parent_id,
                     passphrase_salt=salt,
-                    passphrase_hash=_passphrase_hash(request.passphrase, salt)
+                    passphrase_hash=password_digest(request.passphrase, salt)
                     if request.passphrase and salt
                     else None,
                     created_at=now,
@@ -363,7 +363,7 @@ class AlbumBook:
             self.k.check(ctx, "admin", resource)
         if row["passphrase_hash"] is None:
             raise BadRequest("this album has no passphrase of its own: nothing to unlock")
-        given = _passphrase_hash(passphrase, row["passphrase_salt"])
+        given = password_digest(passphrase, row["passphrase_salt"])
         if not hmac.compare_digest(given, row["passphrase_hash"]):
             self.k.guard.record(ctx, "read", resource, "deny")
             raise WrongPassphrase("that is not this album's passphrase")
@@ -437,12 +437,6 @@ def _clean_name(name: str) -> str:
     if not cleaned or any(not c.isprintable() for c in cleaned):
         raise BadRequest("an album name is printable text")
     return cleaned
-
-
-def _passphrase_hash(passphrase: str, salt: bytes) -> bytes:
-    """Argon2id (RFC 9106) of an album passphrase, Qdrive's link-password parameters."""
-    kdf = Argon2id(salt=salt, length=32, iterations=2, lanes=1, memory_cost=19 * 1024)
-    return kdf.derive(unicodedata.normalize("NFC", passphrase).encode())
 
 
 def membership_filter(album_id: str) -> ColumnElement[bool]:
