@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 
 from anarq.cli.output import JSON_OPTION, URL_OPTION, console, emit_json
-from anarq.qdrive.cli import IDENTITY_OPTION
+from anarq.qdrive.cli import IDENTITY_OPTION, save_stream
 from anarq.squid.cli import signed_client
 
 app = typer.Typer(no_args_is_help=True)
@@ -23,17 +22,8 @@ def export(
 ) -> None:
     """Download everything the node holds about you: records as JSON, your files
     decrypted, and a manifest of SHA-256s signed by the node."""
-    partial = output.with_name(output.name + ".part")
-    with (
-        signed_client(url, identity) as node,
-        node.stream("GET", "/privacy/export") as response,
-        partial.open("wb") as handle,
-    ):
-        for chunk in response.iter_bytes():
-            handle.write(chunk)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(output)
+    with signed_client(url, identity) as node, node.stream("GET", "/privacy/export") as response:
+        save_stream(response, output, "export")
     console.print(f"wrote {output} ({output.stat().st_size} bytes)")
 
 

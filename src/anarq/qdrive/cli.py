@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import typer
 from rich.progress import (
     BarColumn,
@@ -48,6 +49,22 @@ def _progress() -> Progress:
         transient=True,
         disable=not console.is_terminal,
     )
+
+
+def save_stream(
+    response: httpx.Response, output: Path, label: str, total: int | None = None
+) -> None:
+    """Write a streamed body to `output` with a progress bar: into `<output>.part`, fsynced,
+    then renamed, so `output` is either whole or untouched."""
+    partial = output.with_name(output.name + ".part")
+    with _progress() as progress, partial.open("wb") as handle:
+        task = progress.add_task(label, total=total)
+        for chunk in response.iter_bytes():
+            handle.write(chunk)
+            progress.advance(task, len(chunk))
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.replace(output)
 
 
 def _resolve(node: Client, ref: str) -> dict[str, Any]:
@@ -192,15 +209,7 @@ def get(
                 for chunk in response.iter_bytes():
                     typer.get_binary_stream("stdout").write(chunk)
                 return
-            partial = output.with_name(output.name + ".part")
-            with _progress() as progress, partial.open("wb") as handle:
-                task = progress.add_task(info["path"], total=total)
-                for chunk in response.iter_bytes():
-                    handle.write(chunk)
-                    progress.advance(task, len(chunk))
-                handle.flush()
-                os.fsync(handle.fileno())
-            partial.replace(output)
+            save_stream(response, output, info["path"], total)
     console.print(f"wrote {output} ({total} bytes)")
 
 
@@ -412,19 +421,8 @@ def export(
     with signed_client(url, identity) as node:
         info = _resolve(node, ref)
         params = {"version": version} if version else {}
-        partial = output.with_name(output.name + ".part")
-        with (
-            node.stream("GET", f"/qdrive/files/{info['id']}/car", params=params) as response,
-            partial.open("wb") as handle,
-            _progress() as progress,
-        ):
-            task = progress.add_task(info["path"], total=None)
-            for chunk in response.iter_bytes():
-                handle.write(chunk)
-                progress.advance(task, len(chunk))
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(output)
+        with node.stream("GET", f"/qdrive/files/{info['id']}/car", params=params) as response:
+            save_stream(response, output, info["path"])
     console.print(f"wrote {output}")
 
 
