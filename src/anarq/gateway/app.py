@@ -63,7 +63,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             # Every module route authenticates, so a bad credential is refused even on
             # a public route instead of quietly becoming an anonymous request.
             app.include_router(
-                module.router,
+                module.router(),
                 prefix=f"/{module.name}",
                 tags=[module.name],
                 dependencies=[Depends(caller)],

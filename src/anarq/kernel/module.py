@@ -38,7 +38,9 @@ class Module:
     build: Callable[[Kernel, Mapping[str, Any]], Any]
     requires: tuple[str, ...] = ()
     tables: tuple[Table, ...] = ()
-    router: APIRouter | None = None
+    # Loads the module's HTTP routes on demand, so that commands that do not serve
+    # (the CLI) never import them.
+    router: Callable[[], APIRouter] | None = None
     cli: typer.Typer | None = None
     # The CLI word when it differs from the module name (`anarq consent …` for qonsent).
     command: str | None = None

@@ -4,10 +4,13 @@ operator tokens. The first module on the kernel, and the smallest complete examp
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anarq.kernel import Kernel
 from anarq.kernel.module import Module, On
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 
 def _build(kernel: Kernel, _needs: Mapping[str, Any]) -> Any:
@@ -17,10 +20,15 @@ def _build(kernel: Kernel, _needs: Mapping[str, Any]) -> Any:
     return NodeService(kernel, sorted(m.name for m in installed_modules()))
 
 
+def _router() -> APIRouter:
+    from anarq.node.api import router
+
+    return router
+
+
 def module() -> Module:
     """This package's `Module`, built on demand so importing the package stays cheap."""
     from anarq.node import tables
-    from anarq.node.api import router
     from anarq.node.cli import app
 
     return Module(
@@ -34,7 +42,7 @@ def module() -> Module:
             tables.operator_tokens,
             tables.keys,
         ),
-        router=router,
+        router=_router,
         cli=app,
         handlers=(On(">", "record_activity"),),
         tasks=("run_housekeeping",),

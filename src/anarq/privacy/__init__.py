@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anarq.kernel import Kernel
 from anarq.kernel.module import Module
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 
 def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
@@ -19,9 +22,14 @@ def _install(kernel: Kernel, service: Any) -> None:
     kernel.guard.policies.append(service.policy)
 
 
+def _router() -> APIRouter:
+    from anarq.privacy.api import router
+
+    return router
+
+
 def module() -> Module:
     """This package's `Module`, built on demand so importing the package stays cheap."""
-    from anarq.privacy.api import router
     from anarq.privacy.cli import app
 
     return Module(
@@ -29,7 +37,7 @@ def module() -> Module:
         summary="Data-subject requests: export what the node holds about you, erase it",
         build=_build,
         requires=("node",),
-        router=router,
+        router=_router,
         cli=app,
         install=_install,
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anarq.kernel import Kernel
 from anarq.kernel.module import Module
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 
 def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
@@ -19,10 +22,15 @@ def _install(kernel: Kernel, service: Any) -> None:
     kernel.guard.policies.append(service.policy)
 
 
+def _router() -> APIRouter:
+    from anarq.qdrive.api import router
+
+    return router
+
+
 def module() -> Module:
     """This package's `Module`, built on demand so importing the package stays cheap."""
     from anarq.qdrive import tables
-    from anarq.qdrive.api import router
     from anarq.qdrive.cli import app
 
     return Module(
@@ -31,7 +39,7 @@ def module() -> Module:
         build=_build,
         requires=("node", "squid", "qonsent"),
         tables=tables.TABLES,
-        router=router,
+        router=_router,
         cli=app,
         command="drive",
         install=_install,

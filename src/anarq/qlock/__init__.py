@@ -64,6 +64,8 @@ from anarq.qlock.stream import (
 )
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from anarq.kernel import Kernel
     from anarq.kernel.module import Module
 
@@ -131,11 +133,16 @@ def _build(kernel: Kernel, _needs: Mapping[str, Any]) -> Any:
     return QlockService(kernel)
 
 
+def _router() -> APIRouter:
+    from anarq.qlock.api import router
+
+    return router
+
+
 def module() -> Module:
     """This package's `Module`, built on demand so importing the library stays cheap."""
     from anarq.kernel.module import Module
     from anarq.qlock import tables
-    from anarq.qlock.api import router
     from anarq.qlock.cli import app
 
     return Module(
@@ -143,6 +150,6 @@ def module() -> Module:
         summary="Distributed locks with fencing tokens; verify and seal for thin clients",
         build=_build,
         tables=(tables.leases,),
-        router=router,
+        router=_router,
         cli=app,
     )

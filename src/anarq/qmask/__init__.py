@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from anarq.kernel import Kernel
     from anarq.kernel.module import Module
 
@@ -24,11 +26,16 @@ def _install(kernel: Kernel, service: Any) -> None:
     kernel.guard.policies.append(service.policy)
 
 
+def _router() -> APIRouter:
+    from anarq.qmask.api import router
+
+    return router
+
+
 def module() -> Module:
     """This package's `Module`, built on demand so importing the package stays cheap."""
     from anarq.kernel.module import Module
     from anarq.qmask import tables
-    from anarq.qmask.api import router
     from anarq.qmask.cli import app
 
     return Module(
@@ -38,7 +45,7 @@ def module() -> Module:
         build=_build,
         requires=("node", "squid", "qonsent"),
         tables=tables.TABLES,
-        router=router,
+        router=_router,
         cli=app,
         command="mask",
         install=_install,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anarq.kernel import Kernel
 from anarq.kernel.module import Module
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 
 def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
@@ -19,10 +22,15 @@ def _install(kernel: Kernel, service: Any) -> None:
     kernel.guard.policies.append(service.self_policy)
 
 
+def _router() -> APIRouter:
+    from anarq.squid.api import router
+
+    return router
+
+
 def module() -> Module:
     """This package's `Module`, built on demand so importing the package stays cheap."""
     from anarq.squid import tables
-    from anarq.squid.api import router
     from anarq.squid.cli import app
 
     return Module(
@@ -36,7 +44,7 @@ def module() -> Module:
             tables.aid_counts,
             tables.sessions,
         ),
-        router=router,
+        router=_router,
         cli=app,
         command="id",
         requires=("node",),
