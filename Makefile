@@ -6,10 +6,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest bench clean venv
 
+# Semantic search runs on PyTorch. Its CPU build goes in first: left to pip, a bare
+# `torch` requirement takes the newest release with gigabytes of CUDA libraries.
+TORCH ?= torch==2.13.0
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet '$(TORCH)'
+	$(BIN)/pip install --quiet -e '.[dev,semantic]'
 	touch $(STAMP)
 
 venv: $(STAMP)

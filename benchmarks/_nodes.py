@@ -16,6 +16,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
@@ -37,14 +38,16 @@ def _admin(statement: str) -> None:
 
 
 @contextlib.contextmanager
-def open_node(backend: str) -> Iterator[Node]:
-    """A fresh node, schema migrated, on `embedded` or `cluster`; removed afterwards."""
+def open_node(backend: str, **overrides: Any) -> Iterator[Node]:
+    """A fresh node, schema migrated, on `embedded` or `cluster`; removed afterwards.
+
+    `overrides` are further settings (`semantic_search=True`)."""
     assert backend in ("embedded", "cluster"), backend
     database = ""
     with tempfile.TemporaryDirectory(prefix="anarq-bench-") as folder:
         data_dir = Path(folder) / "data"
         if backend == "embedded":
-            settings = Settings(data_dir=data_dir)
+            settings = Settings(data_dir=data_dir, **overrides)
         else:
             tag = secrets.token_hex(4)
             database = f"anarq_bench_{os.getpid()}_{tag}"
@@ -55,6 +58,7 @@ def open_node(backend: str) -> Iterator[Node]:
                 bus_url=NATS_URL,
                 cluster=f"bench{tag}",
                 secret_key=f"benchmark-secret-{tag}",
+                **overrides,
             )
         try:
             migrator = Database(settings.effective_database_url, pool_size=1)

@@ -29,7 +29,9 @@ def search(home: Path, *args: str) -> dict[str, Any]:
 
 def test_search_finds_a_stored_file_and_pointers_keep_history(tmp_path: Path) -> None:
     node = NodeProcess(
-        free_port(), {"ANARQ_DATA_DIR": str(tmp_path / "data")}, tmp_path / "node.log"
+        free_port(),
+        {"ANARQ_DATA_DIR": str(tmp_path / "data"), "ANARQ_SEMANTIC_SEARCH": "true"},
+        tmp_path / "node.log",
     )
     alice_home, bob_home = tmp_path / "alice", tmp_path / "bob"
     try:
@@ -52,6 +54,15 @@ def test_search_finds_a_stored_file_and_pointers_keep_history(tmp_path: Path) ->
         assert search(bob_home, "lighthouse", *url)["hits"] == []
         table = anarq(alice_home, "search", "lighthouse", *url)
         assert table.returncode == 0 and "harbour-notes" in table.stdout
+
+        # By meaning: the node's own embedder gives the file a vector in the background.
+        while not (meant := search(alice_home, "ships near the coast", "--meaning", *url)["hits"]):
+            assert time.monotonic() < deadline, "the stored file was never embedded"
+            time.sleep(0.5)
+        assert meant[0]["title"] == "/harbour-notes.txt"
+        assert search(bob_home, "ships near the coast", "--meaning", *url)["hits"] == []
+        both = search(alice_home, "lighthouse", "--hybrid", *url)["hits"]
+        assert [hit["title"] for hit in both] == ["/harbour-notes.txt"]
 
         first, second = cid_for_bytes(b"v1"), cid_for_bytes(b"v2")
         put1 = anarq(alice_home, "index", "put", "site/home", first, "--tag", "web", *url)

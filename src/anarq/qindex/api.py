@@ -14,9 +14,10 @@ from anarq.qindex.models import (
     PointerList,
     PointerPut,
     SearchResults,
+    SemanticStatus,
 )
 from anarq.qindex.pointers import LIST_LIMIT_MAX
-from anarq.qindex.service import SEARCH_LIMIT_MAX, QindexService, SearchQuery
+from anarq.qindex.service import SEARCH_LIMIT_MAX, QindexService, SearchMode, SearchQuery
 from anarq.qindex.tables import DID_MAX, KEY_MAX, MODULE_MAX, TAG_MAX, TYPE_MAX
 
 router = APIRouter()
@@ -48,7 +49,7 @@ def _utc(value: datetime | None) -> datetime | None:
 @router.get(
     "/search",
     response_model=SearchResults,
-    summary="Full-text search over what you may read (ranked, prefix, typo-tolerant)",
+    summary="Search what you may read: by words (ranked, prefix, typo-tolerant) or by meaning",
 )
 def search(
     q: str = Query(..., min_length=1, max_length=QUERY_MAX_CHARS, description="Words to find."),
@@ -59,6 +60,12 @@ def search(
     until: datetime | None = Query(None, description="Updated at or before (ISO 8601)."),
     limit: int = Query(10, ge=1, le=SEARCH_LIMIT_MAX),
     cursor: str | None = Query(None, max_length=CURSOR_MAX, description="From next_cursor."),
+    mode: SearchMode = Query(
+        "text",
+        description="text: documents holding every word; semantic: documents close in "
+        "meaning; hybrid: both rankings fused. semantic and hybrid need semantic search "
+        "on (409 qindex.semantic_off otherwise).",
+    ),
     ctx: Context = Depends(caller),
     svc: QindexService = Depends(service),
 ) -> SearchResults:
@@ -73,8 +80,20 @@ def search(
             until=_utc(until),
             limit=limit,
             cursor=cursor,
+            mode=mode,
         ),
     )
+
+
+@router.get(
+    "/semantic",
+    response_model=SemanticStatus,
+    summary="Whether this node searches by meaning, and how many documents have a vector",
+)
+def semantic_status(
+    ctx: Context = Depends(caller), svc: QindexService = Depends(service)
+) -> SemanticStatus:
+    return svc.semantic_status(ctx)
 
 
 # Pointers --------------------------------------------------------------------------------

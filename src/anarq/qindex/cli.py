@@ -43,6 +43,15 @@ def search(
     until: str | None = typer.Option(None, help="Updated at or before (ISO 8601 date or time)."),
     limit: int = typer.Option(10, min=1, max=50, help="Hits per page."),
     cursor: str | None = typer.Option(None, help="Next page: the cursor a search printed."),
+    meaning: bool = typer.Option(
+        False,
+        "--meaning",
+        help="Find documents close in meaning, not only those holding the words "
+        "(when the node has semantic search on).",
+    ),
+    hybrid: bool = typer.Option(
+        False, "--hybrid", help="Both: word matches and meaning, one ranking."
+    ),
     identity: str | None = IDENTITY_OPTION,
     url: str | None = URL_OPTION,
     as_json: bool = JSON_OPTION,
@@ -50,9 +59,13 @@ def search(
     """Search everything you may read: ranked, typo-tolerant, with highlighted snippets.
 
     Examples: `anarq search "trip notes"`, `anarq search invoice --module qdrive --since
-    2025-01-01`. Only your own documents and those shared with you are ever found.
+    2025-01-01`, `anarq search "mountain holiday" --meaning`. Only your own documents and
+    those shared with you are ever found.
     """
-    params: dict[str, Any] = {"q": query, "limit": limit}
+    if meaning and hybrid:
+        raise typer.BadParameter("choose one of --meaning and --hybrid")
+    mode = "semantic" if meaning else "hybrid" if hybrid else "text"
+    params: dict[str, Any] = {"q": query, "limit": limit, "mode": mode}
     for name, value in (
         ("module", module),
         ("type", type),

@@ -93,6 +93,19 @@ class SearchResults(BaseModel):
     )
 
 
+class SemanticStatus(BaseModel):
+    """Whether this node searches by meaning, and how far its embedder has got."""
+
+    enabled: bool
+    model: str
+    # The counts are the whole node's: its operator sees them, nobody else.
+    documents: int | None = Field(default=None, description="Documents in the index.")
+    embedded: int | None = Field(default=None, description="Documents with a vector.")
+    pending: int | None = Field(
+        default=None, description="Documents waiting for the embedder (0 when off)."
+    )
+
+
 class PointerPut(BaseModel):
     """Point a key of your namespace at a CID (a new version each time)."""
 

@@ -11,21 +11,25 @@ their own documents and those a Qonsent grant lets them read.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Final, Literal
 
-from sqlalchemy import Select, bindparam, delete, func, insert, select, update
+import numpy as np
+from sqlalchemy import ColumnElement, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from anarq.kernel import Kernel
 from anarq.kernel.bus import Event
+from anarq.kernel.db import insert_ignore
 from anarq.kernel.errors import AnarqError, BadRequest, NotFound
 from anarq.kernel.guard import Context
 from anarq.kernel.subject import ExportItem, json_item
@@ -35,8 +39,25 @@ from anarq.qindex import analysis, tables
 from anarq.qindex.access import Reach
 from anarq.qindex.analysis import Analyzed
 from anarq.qindex.fulltext import WordMatch, full_text_for
-from anarq.qindex.models import QUERY_MAX_CHARS, DocumentIn, SearchHit, SearchResults
+from anarq.qindex.models import (
+    QUERY_MAX_CHARS,
+    DocumentIn,
+    SearchHit,
+    SearchResults,
+    SemanticStatus,
+)
 from anarq.qindex.pointers import Pointers
+from anarq.qindex.semantic import (
+    EMBED_BATCH,
+    MIN_SIMILARITY,
+    MODEL,
+    Embedder,
+    SemanticOff,
+    VectorIndex,
+    passage,
+    require_installed,
+    to_bytes,
+)
 from anarq.qindex.vocabulary import Vocabulary
 from anarq.qonsent.service import QonsentService
 
@@ -64,7 +85,17 @@ TEXT_MEDIA_TYPES = frozenset(
     }
 )
 
+# Hybrid search fuses the best this-many of each ranking (Reciprocal Rank Fusion,
+# Cormack et al. 2009, with their constant k = 60).
+HYBRID_DEPTH: Final = 100
+RRF_K: Final = 60
+# How often the embedder looks for documents without a vector, when it found none.
+EMBED_IDLE_SECONDS: Final = 2.0
+
+SearchMode = Literal["text", "semantic", "hybrid"]
+
 _d = tables.documents
+_v = tables.vectors
 
 
 @dataclass(frozen=True)
@@ -77,10 +108,11 @@ class SearchQuery:
     until: datetime | None = None
     limit: int = 10
     cursor: str | None = None
+    mode: SearchMode = "text"
 
     def digest(self) -> str:
         """Ties a cursor to the search that gave it."""
-        fields = [self.q, self.module, self.type, self.owner, self.since, self.until]
+        fields = [self.q, self.module, self.type, self.owner, self.since, self.until, self.mode]
         return hashlib.sha256(repr(fields).encode()).hexdigest()[:16]
 
 
@@ -103,6 +135,11 @@ class QindexService:
         self.pointers = Pointers(kernel, qonsent)
         self.full_text = full_text_for(kernel.db.dialect)
         self.vocabulary = Vocabulary(kernel.db)
+        self.semantic_on = kernel.settings.semantic_search
+        if self.semantic_on:
+            require_installed()
+        self.embedder = Embedder()
+        self.vectors = VectorIndex()
 
     def policy(self, ctx: Context, action: str, resource: str) -> bool:
         """The guard policy: an identity acts freely in its own pointer namespace."""
@@ -147,6 +184,8 @@ class QindexService:
                 replaced,
             )
             self.full_text.delete(tx, [row.seq for row in old])
+            # A new text needs a new vector: the embedder finds the document pending.
+            tx.execute(delete(_v).where(_v.c.seq.in_([row.seq for row in old])))
         analyzed = []
         for resource, document in latest.items():
             doc = Analyzed.of(document.title, document.text)
@@ -163,11 +202,82 @@ class QindexService:
         if row is None:
             return False
         self.full_text.delete(tx, [row.seq])
+        tx.execute(delete(_v).where(_v.c.seq == row.seq))
         tx.execute(delete(_d).where(_d.c.seq == row.seq))
         deltas: dict[str, int] = {}
         _tally(deltas, Analyzed.of(row.title, row.body), -1)
         self.vocabulary.count(tx, deltas)
         return True
+
+    # Semantic search: vectors ---------------------------------------------------------
+
+    def embed_pending(self, limit: int = 4 * EMBED_BATCH) -> int:
+        """Embed up to `limit` documents that have no vector yet; how many were stored.
+
+        The model runs outside any transaction. A document changed or removed meanwhile
+        keeps no vector from its old text: the write checks it is still as it was read.
+        """
+        if not self.semantic_on:
+            raise SemanticOff()
+        with self.k.db.read() as conn:
+            pending = conn.execute(
+                select(_d.c.seq, _d.c.title, _d.c.body, _d.c.indexed_at)
+                .outerjoin(_v, (_v.c.seq == _d.c.seq) & (_v.c.model == MODEL))
+                .where(_v.c.id.is_(None))
+                .order_by(_d.c.seq)
+                .limit(limit)
+            ).all()
+        if not pending:
+            return 0
+        embedded = self.embedder.embed([passage(row.title, row.body) for row in pending])
+        now = self.k.clock.now()
+        stored = 0
+        with self.k.db.write() as tx:
+            current = dict(
+                tx.execute(
+                    select(_d.c.seq, _d.c.indexed_at).where(
+                        _d.c.seq.in_([row.seq for row in pending])
+                    )
+                ).all()
+            )
+            for row, vector in zip(pending, embedded, strict=True):
+                if current.get(row.seq) != row.indexed_at:
+                    continue
+                values = {"seq": row.seq, "model": MODEL, "vector": to_bytes(vector)}
+                stored += insert_ignore(tx, _v, {**values, "created_at": now})
+        return stored
+
+    def semantic_status(self, ctx: Context) -> SemanticStatus:
+        """On or off, and the model; for the operator, how far the embedder has got."""
+        if ctx.actor.kind not in ("operator", "node"):
+            return SemanticStatus(enabled=self.semantic_on, model=MODEL)
+        with self.k.db.read() as conn:
+            documents = conn.execute(select(func.count()).select_from(_d)).scalar_one()
+            embedded = conn.execute(
+                select(func.count()).select_from(_v).where(_v.c.model == MODEL)
+            ).scalar_one()
+        return SemanticStatus(
+            enabled=self.semantic_on,
+            model=MODEL,
+            documents=documents,
+            embedded=embedded,
+            pending=max(0, documents - embedded) if self.semantic_on else 0,
+        )
+
+    async def run_embedder(self, stop: asyncio.Event) -> None:
+        """Background task, when semantic search is on: embed documents as they come."""
+        if not self.semantic_on:
+            return
+        while not stop.is_set():
+            try:
+                if await asyncio.to_thread(self.embed_pending) > 0:
+                    continue
+            except Exception:
+                log.exception("embedding documents failed; retrying")
+            try:
+                await asyncio.wait_for(stop.wait(), EMBED_IDLE_SECONDS)
+            except TimeoutError:
+                continue
 
     # Data-subject requests -----------------------------------------------------------
 
@@ -299,11 +409,21 @@ class QindexService:
         assert 1 <= query.limit <= SEARCH_LIMIT_MAX
         if query.since and query.until and query.since > query.until:
             raise BadRequest("since is after until")
+        if query.mode != "text" and not self.semantic_on:
+            raise SemanticOff()
         after = _decode_cursor(query.cursor, query.digest()) if query.cursor else None
         reach = Reach.of(ctx, self.qonsent, "read", self.k.clock.now())
+        # The query's vector first: the model runs outside the read transaction.
+        meaning = self.embedder.embed([query.q])[0] if query.mode != "text" else None
         with self.k.db.read() as conn:
             matches = self._word_matches(conn, words)
-            rows = conn.execute(self._ranked(query, matches, reach, after)).all()
+            if meaning is None:
+                rows = conn.execute(self._ranked(query, matches, reach, after)).all()
+            else:
+                ranking = self._semantic_ranking(conn, query, reach, meaning)
+                if query.mode == "hybrid":
+                    ranking = _fused(ranking, self._text_ranking(conn, query, matches, reach))
+                rows = self._rows_of(conn, _page_of(ranking, after, query.limit + 1))
         page = rows[: query.limit]
         matcher = _Matcher(matches)
         hits = [
@@ -340,6 +460,42 @@ class QindexService:
             matches.append(WordMatch(tuple(exact), prefix))
         return matches
 
+    def _semantic_ranking(
+        self, conn: Connection, query: SearchQuery, reach: Reach, meaning: np.ndarray[Any, Any]
+    ) -> list[tuple[float, int]]:
+        """Every readable, embedded document at least `MIN_SIMILARITY` close to the query,
+        as (cosine similarity, seq), best first."""
+        self.vectors.catch_up(conn)
+        readable = conn.execute(
+            select(_d.c.seq, _v.c.id)
+            .join(_v, (_v.c.seq == _d.c.seq) & (_v.c.model == MODEL))
+            .where(*_filters(query, reach))
+        ).all()
+        seqs, similarity = self.vectors.scores(meaning, [(row.seq, row.id) for row in readable])
+        found = np.asarray(seqs, dtype=np.int64)
+        scores = similarity.astype(np.float64)
+        close = scores >= MIN_SIMILARITY
+        found, scores = found[close], scores[close]
+        order = np.lexsort((found, -scores))
+        return [(float(scores[i]), int(found[i])) for i in order]
+
+    def _text_ranking(
+        self, conn: Connection, query: SearchQuery, matches: list[WordMatch], reach: Reach
+    ) -> list[tuple[float, int]]:
+        """The best `HYBRID_DEPTH` full-text matches, as (score, seq), best first."""
+        deep = replace(query, limit=HYBRID_DEPTH - 1, cursor=None)
+        rows = conn.execute(self._ranked(deep, matches, reach, None)).all()
+        return [(float(row.score), int(row.seq)) for row in rows]
+
+    def _rows_of(self, conn: Connection, page: list[tuple[float, int]]) -> list[Any]:
+        """The page's documents, in the page's order, each with its score."""
+        if not page:
+            return []
+        score_of = {seq: score for score, seq in page}
+        rows = conn.execute(select(*_HIT_COLUMNS).where(_d.c.seq.in_(list(score_of)))).mappings()
+        by_seq = {row["seq"]: {**row, "score": score_of[row["seq"]]} for row in rows}
+        return [SimpleNamespace(**by_seq[seq]) for _, seq in page if seq in by_seq]
+
     def _ranked(
         self,
         query: SearchQuery,
@@ -352,18 +508,7 @@ class QindexService:
         Ranking every match comes first; the bodies are read for the page's rows only.
         """
         ranked = self.full_text.ranked(matches)
-        filters = [reach.where(_d.c.resource, _d.c.owner)]
-        if query.module:
-            filters.append(_d.c.module == query.module)
-        if query.type:
-            filters.append(_d.c.type == query.type)
-        if query.owner:
-            filters.append(_d.c.owner == query.owner)
-        if query.since:
-            filters.append(_d.c.updated_at >= query.since)
-        if query.until:
-            filters.append(_d.c.updated_at <= query.until)
-        scored = ranked.where(*filters).subquery("scored")
+        scored = ranked.where(*_filters(query, reach)).subquery("scored")
         page = select(scored.c.seq, scored.c.score)
         if after is not None:
             score, seq = after
@@ -376,21 +521,59 @@ class QindexService:
             .subquery("paged")
         )
         return (
-            select(
-                paged.c.seq,
-                paged.c.score,
-                _d.c.resource,
-                _d.c.module,
-                _d.c.type,
-                _d.c.owner,
-                _d.c.title,
-                func.substr(_d.c.body, 1, analysis.SNIPPET_SCAN_CHARS).label("excerpt"),
-                _d.c.meta,
-                _d.c.updated_at,
-            )
+            select(paged.c.score, *_HIT_COLUMNS)
             .join(_d, _d.c.seq == paged.c.seq)
             .order_by(paged.c.score.desc(), paged.c.seq)
         )
+
+
+# What a hit shows of its document (its score comes from the ranking).
+_HIT_COLUMNS = (
+    _d.c.seq,
+    _d.c.resource,
+    _d.c.module,
+    _d.c.type,
+    _d.c.owner,
+    _d.c.title,
+    func.substr(_d.c.body, 1, analysis.SNIPPET_SCAN_CHARS).label("excerpt"),
+    _d.c.meta,
+    _d.c.updated_at,
+)
+
+
+def _filters(query: SearchQuery, reach: Reach) -> list[ColumnElement[bool]]:
+    """What the caller may read, narrowed by the query's filters."""
+    filters = [reach.where(_d.c.resource, _d.c.owner)]
+    if query.module:
+        filters.append(_d.c.module == query.module)
+    if query.type:
+        filters.append(_d.c.type == query.type)
+    if query.owner:
+        filters.append(_d.c.owner == query.owner)
+    if query.since:
+        filters.append(_d.c.updated_at >= query.since)
+    if query.until:
+        filters.append(_d.c.updated_at <= query.until)
+    return filters
+
+
+def _fused(*rankings: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    """Reciprocal Rank Fusion of the top `HYBRID_DEPTH` of each ranking, best first."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (_, seq) in enumerate(ranking[:HYBRID_DEPTH], start=1):
+            fused[seq] = fused.get(seq, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(((score, seq) for seq, score in fused.items()), key=lambda h: (-h[0], h[1]))
+
+
+def _page_of(
+    ranking: list[tuple[float, int]], after: tuple[float, int] | None, size: int
+) -> list[tuple[float, int]]:
+    """The next `size` of a (score, seq) ranking, best first, after the cursor's hit."""
+    if after is not None:
+        score, seq = after
+        ranking = [hit for hit in ranking if hit[0] < score or (hit[0] == score and hit[1] > seq)]
+    return ranking[:size]
 
 
 class _Matcher:

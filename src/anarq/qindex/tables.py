@@ -1,4 +1,5 @@
-"""Qindex's tables: searchable documents, the vocabulary of indexed terms, and pointers.
+"""Qindex's tables: searchable documents, the vocabulary of indexed terms, document
+vectors for semantic search, and pointers.
 
 The full-text index itself is not a Core table. Embedded (SQLite) it is the FTS5
 virtual table `qindex_fts` (rowid = `qindex_documents.seq`); in cluster mode
@@ -9,7 +10,7 @@ environment leaves them out of the code-versus-schema comparison (`FULL_TEXT_OBJ
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Table, Text
 
 from anarq.kernel.db import UtcDateTime, metadata
 from anarq.kernel.tables import SequenceKey
@@ -23,6 +24,7 @@ TERM_MAX = 64
 KEY_MAX = 200
 TAG_MAX = 40
 CID_MAX = 100
+MODEL_MAX = 60
 
 # Made by migration 0015 for one dialect, not declared here (see the module docstring).
 FULL_TEXT_TABLE = "qindex_fts"
@@ -62,6 +64,22 @@ terms = Table(
     Column("docs", Integer, nullable=False),
 )
 
+# Semantic search: each document's vector under an embedding model (float32, little
+# endian). A document's new vector is a new row (its old one deleted), so `id` only grows
+# and each worker's in-memory copy catches up by it.
+vectors = Table(
+    "qindex_vectors",
+    metadata,
+    Column("id", SequenceKey, primary_key=True, autoincrement=True),
+    Column("seq", SequenceKey, nullable=False),
+    Column("model", String(MODEL_MAX), nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    # Never reuse an id, even the highest one after its row is deleted (SQLite would).
+    sqlite_autoincrement=True,
+)
+Index("ix_qindex_vectors_document", vectors.c.seq, vectors.c.model, unique=True)
+
 # Mutable pointers: an identity's key → the current CID; one row per key.
 pointers = Table(
     "qindex_pointers",
@@ -98,4 +116,4 @@ pointer_tags = Table(
 )
 Index("ix_qindex_pointer_tags_tag", pointer_tags.c.owner, pointer_tags.c.tag)
 
-TABLES = (documents, terms, pointers, pointer_versions, pointer_tags)
+TABLES = (documents, terms, vectors, pointers, pointer_versions, pointer_tags)
