@@ -173,6 +173,24 @@ async def test_pages_walk_every_semantic_hit_once(
     assert text_cursor.status_code == 400
 
 
+async def test_pages_keep_documents_with_equal_scores_in_order(
+    node: Node, service: QindexService, alice: Person
+) -> None:
+    # Five copies score exactly alike: pages cut between ties must not skip or repeat one.
+    index(node, *(doc(alice.did, n, "Glacier walk", "A hike on the ice.") for n in range(5)))
+    embed_all(service)
+    seen: list[str] = []
+    params: dict[str, Any] = {"mode": "semantic", "limit": 2}
+    while True:
+        page = await search(alice, "mountain hike", **params)
+        assert len({hit["score"] for hit in page["hits"]}) <= 1
+        seen += [hit["resource"] for hit in page["hits"]]
+        if not page.get("next_cursor"):
+            break
+        params["cursor"] = page["next_cursor"]
+    assert seen == [f"qtest:note:{n}" for n in sorted(range(5), key=str)]
+
+
 async def test_vectors_survive_a_restart(
     node: Node, service: QindexService, settings: Settings, alice: Person
 ) -> None:

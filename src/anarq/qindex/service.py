@@ -420,10 +420,17 @@ class QindexService:
             if meaning is None:
                 rows = conn.execute(self._ranked(query, matches, reach, after)).all()
             else:
-                ranking = self._semantic_ranking(conn, query, reach, meaning)
-                if query.mode == "hybrid":
-                    ranking = _fused(ranking, self._text_ranking(conn, query, matches, reach))
-                rows = self._rows_of(conn, _page_of(ranking, after, query.limit + 1))
+                if query.mode == "semantic":
+                    page = self._semantic_ranking(
+                        conn, query, reach, meaning, after, query.limit + 1
+                    )
+                else:
+                    fused = _fused(
+                        self._semantic_ranking(conn, query, reach, meaning, None, HYBRID_DEPTH),
+                        self._text_ranking(conn, query, matches, reach),
+                    )
+                    page = _page_of(fused, after, query.limit + 1)
+                rows = self._rows_of(conn, page)
         page = rows[: query.limit]
         matcher = _Matcher(matches)
         hits = [
@@ -461,10 +468,16 @@ class QindexService:
         return matches
 
     def _semantic_ranking(
-        self, conn: Connection, query: SearchQuery, reach: Reach, meaning: np.ndarray[Any, Any]
+        self,
+        conn: Connection,
+        query: SearchQuery,
+        reach: Reach,
+        meaning: np.ndarray[Any, Any],
+        after: tuple[float, int] | None,
+        size: int,
     ) -> list[tuple[float, int]]:
-        """Every readable, embedded document at least `MIN_SIMILARITY` close to the query,
-        as (cosine similarity, seq), best first."""
+        """The next `size` readable, embedded documents at least `MIN_SIMILARITY` close to
+        the query (after the cursor's), as (cosine similarity, seq), best first."""
         self.vectors.catch_up(conn)
         readable = conn.execute(
             select(_d.c.seq, _v.c.id)
@@ -474,9 +487,17 @@ class QindexService:
         seqs, similarity = self.vectors.scores(meaning, [(row.seq, row.id) for row in readable])
         found = np.asarray(seqs, dtype=np.int64)
         scores = similarity.astype(np.float64)
-        close = scores >= MIN_SIMILARITY
-        found, scores = found[close], scores[close]
-        order = np.lexsort((found, -scores))
+        keep = scores >= MIN_SIMILARITY
+        if after is not None:
+            score, seq = after
+            keep &= (scores < score) | ((scores == score) & (found > seq))
+        found, scores = found[keep], scores[keep]
+        if len(scores) > size:
+            # The best `size` without sorting them all; every tie of the last one stays,
+            # so that the order by (score, seq) below is the true one.
+            cut = np.partition(scores, len(scores) - size)[len(scores) - size]
+            found, scores = found[scores >= cut], scores[scores >= cut]
+        order = np.lexsort((found, -scores))[:size]
         return [(float(scores[i]), int(found[i])) for i in order]
 
     def _text_ranking(
