@@ -421,7 +421,7 @@ class QindexService:
                 rows = conn.execute(self._ranked(query, matches, reach, after)).all()
             else:
                 if query.mode == "semantic":
-                    page = self._semantic_ranking(
+                    chosen = self._semantic_ranking(
                         conn, query, reach, meaning, after, query.limit + 1
                     )
                 else:
@@ -429,8 +429,8 @@ class QindexService:
                         self._semantic_ranking(conn, query, reach, meaning, None, HYBRID_DEPTH),
                         self._text_ranking(conn, query, matches, reach),
                     )
-                    page = _page_of(fused, after, query.limit + 1)
-                rows = self._rows_of(conn, page)
+                    chosen = _page_of(fused, after, query.limit + 1)
+                rows = self._rows_of(conn, chosen)
         page = rows[: query.limit]
         matcher = _Matcher(matches)
         hits = [
