@@ -277,6 +277,22 @@ class QerberosService:
             ).mappings()
             return [Entry(**row) for row in rows]
 
+    def find(self, resource: str, *, actor: str) -> Entry | None:
+        """The first entry `actor` caused on `resource` (e.g. a receipt named by its digest)."""
+        e = tables.entries
+        with self.k.db.read() as conn:
+            row = (
+                conn.execute(
+                    select(e)
+                    .where(e.c.actor == actor[:FIELD_MAX], e.c.resource == resource[:FIELD_MAX])
+                    .order_by(e.c.seq)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        return Entry(**row) if row is not None else None
+
     def inclusion(self, ctx: Context, seq: int) -> InclusionProof:
         """Proof that entry `seq` is in the latest signed tree head."""
         entry = self.entry(ctx, seq)
