@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,7 @@ RECIPIENTS_MAX = 100
 ENVELOPE_TEXT_MAX_CHARS = 32 * 1024 * 1024
 
 DID = Field(min_length=8, max_length=DID_MAX)
+RecipientDid = Annotated[str, Field(min_length=8, max_length=DID_MAX)]
 
 
 class SendRequest(BaseModel):
@@ -24,8 +25,8 @@ class SendRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to: list[str] = Field(min_length=1, max_length=RECIPIENTS_MAX)
-    cc: list[str] = Field(default_factory=list, max_length=RECIPIENTS_MAX)
+    to: list[RecipientDid] = Field(min_length=1, max_length=RECIPIENTS_MAX)
+    cc: list[RecipientDid] = Field(default_factory=list, max_length=RECIPIENTS_MAX)
     envelope: str = Field(
         min_length=1,
         max_length=ENVELOPE_TEXT_MAX_CHARS,

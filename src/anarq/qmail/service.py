@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import IntegrityError
 
 from anarq.kernel import Kernel
 from anarq.kernel.blobs import put_bytes, read_bytes
@@ -28,7 +27,6 @@ from anarq.kernel.db import insert_ignore
 from anarq.kernel.errors import (
     AnarqError,
     BadRequest,
-    Conflict,
     Forbidden,
     NotFound,
     Unauthenticated,
@@ -45,14 +43,9 @@ from anarq.qmail.delivery import (
     LocalDelivery,
     Outgoing,
     mailbox_resource,
-    receipt_resource,
 )
 from anarq.qmail.envelope import (
-    RECEIPT_FORMAT,
-    MessageInvalid,
     envelope_digest,
-    receipt_digest,
-    verify_receipt,
 )
 from anarq.qmail.models import (
     Contact,
@@ -61,10 +54,9 @@ from anarq.qmail.models import (
     MessageInfo,
     MessagePage,
     Proof,
-    Receipt,
-    ReceiptProof,
     SendRequest,
 )
+from anarq.qmail.receipts import Receipts
 from anarq.squid.service import SquidService
 
 MESSAGE_MAX_BYTES = 8 * 1024 * 1024  # the sealed envelope; larger content goes by attachment
@@ -72,7 +64,6 @@ EXPIRY_MAX = timedelta(days=3650)
 PAGE_MAX = 200
 LABELS_PER_MESSAGE_MAX = 20
 CONTACTS_MAX = 10_000
-RECEIPT_CLOCK_SKEW = timedelta(minutes=10)
 HOUSEKEEPING_EVERY_SECONDS = 30.0
 EXPIRE_BATCH = 500
 log = logging.getLogger(__name__)
@@ -108,6 +99,7 @@ class MailService:
         self.qerberos = qerberos
         # Tried in order; the first that accepts a recipient delivers to it.
         self.deliveries: list[Delivery] = [LocalDelivery(kernel, node, squid, self._folder_for)]
+        self.receipts = Receipts(kernel, squid, qerberos)
 
     # Policy --------------------------------------------------------------------------
 
@@ -315,10 +307,8 @@ class MailService:
         """Mark read; with `receipt`, store the reader's signed read receipt and audit it."""
         owner = self._owner(ctx)
         row = self._entry(owner, message_id)
-        digest = None
         if receipt is not None:
-            self._check_read_receipt(owner, row, receipt)
-            digest = receipt_digest(receipt)
+            self.receipts.check_read(owner, row, receipt)
         e = tables.entries
         now = self.k.clock.now()
         with self.k.change(ctx, "write", mailbox_resource(owner)) as tx:
@@ -327,65 +317,9 @@ class MailService:
                 .where(e.c.message_id == message_id, e.c.owner == owner, e.c.read_at.is_(None))
                 .values(read_at=now)
             )
-            if receipt is not None and digest is not None:
-                try:
-                    tx.execute(
-                        insert(tables.receipts).values(
-                            id=new_id(),
-                            message_id=message_id,
-                            kind="read",
-                            recipient=owner,
-                            digest=digest,
-                            document=json.dumps(receipt, separators=(",", ":")),
-                            created_at=now,
-                        )
-                    )
-                except IntegrityError:
-                    raise Conflict("this read receipt was already given") from None
-                self.k.guard.record(ctx, "write", receipt_resource(digest), "allow", tx)
-                self.k.bus.publish(
-                    tx,
-                    "qmail.message.read",
-                    {"message_id": message_id, "reader": owner},
-                    actor=owner,
-                    subject=message_resource(message_id),
-                    correlation_id=ctx.correlation_id or ctx.request_id,
-                )
+            if receipt is not None:
+                self.receipts.store_read(tx, ctx, message_id, receipt)
         return self.message(ctx, message_id)
-
-    def _check_read_receipt(self, owner: str, row: RowMapping, document: dict[str, Any]) -> None:
-        if row["role"] != "recipient":
-            raise BadRequest("only a recipient gives a read receipt")
-        expected = {
-            "format": RECEIPT_FORMAT,
-            "kind": "read",
-            "message_id": row["message_id"],
-            "digest": row["digest"],
-            "recipient": owner,
-            "issuer": owner,
-        }
-        for field, value in expected.items():
-            if document.get(field) != value:
-                raise BadRequest(f"the read receipt's {field!r} must be {value!r}")
-        try:
-            time = datetime.fromisoformat(str(document.get("time", "")).replace("Z", "+00:00"))
-        except ValueError:
-            raise BadRequest("the read receipt's time is not RFC 3339") from None
-        if time.tzinfo is None or abs(time - self.k.clock.now()) > RECEIPT_CLOCK_SKEW:
-            raise BadRequest("the read receipt's time is not now (UTC, within 10 minutes)")
-        try:
-            verify_receipt(document, self.squid.current_key(owner))
-        except MessageInvalid as exc:
-            raise BadRequest(str(exc)) from None
-        with self.k.db.read() as conn:
-            r = tables.receipts
-            given = conn.execute(
-                select(r.c.id).where(
-                    r.c.message_id == row["message_id"], r.c.kind == "read", r.c.recipient == owner
-                )
-            ).first()
-        if given is not None:
-            raise Conflict("a read receipt for this message was already given")
 
     # Organising ----------------------------------------------------------------------
 
@@ -516,36 +450,7 @@ class MailService:
         with the audit entry that names it and that entry's inclusion proof."""
         owner = self._owner(ctx)
         self.k.check(ctx, "read", mailbox_resource(owner))
-        row = self._entry(owner, message_id)
-        r = tables.receipts
-        query = select(r).where(r.c.message_id == message_id).order_by(r.c.created_at, r.c.id)
-        if row["role"] != "sender":
-            query = query.where(r.c.recipient == owner)
-        with self.k.db.read() as conn:
-            found = list(conn.execute(query).mappings())
-        proofs = []
-        for receipt in found:
-            actor = row["sender"] if receipt["kind"] == "delivery" else receipt["recipient"]
-            entry = self.qerberos.find(receipt_resource(receipt["digest"]), actor=actor)
-            inclusion = (
-                self.qerberos.inclusion(Context.system(), entry.seq) if entry is not None else None
-            )
-            proofs.append(
-                ReceiptProof(
-                    receipt=Receipt(
-                        id=receipt["id"],
-                        kind=receipt["kind"],
-                        recipient=receipt["recipient"],
-                        digest=receipt["digest"],
-                        document=json.loads(receipt["document"]),
-                        created_at=receipt["created_at"],
-                    ),
-                    audit_seq=entry.seq if entry is not None else None,
-                    audit_leaf=entry.leaf if entry is not None else None,
-                    inclusion=inclusion.model_dump(mode="json") if inclusion else None,
-                )
-            )
-        return Proof(message_id=message_id, digest=row["digest"], receipts=proofs)
+        return self.receipts.proof(self._entry(owner, message_id), owner)
 
     # Expiry --------------------------------------------------------------------------
 
