@@ -9,17 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from anarq.kernel.blobs import BlobInfo
+from anarq.kernel.blobs import CHUNK_BYTES, BlobInfo
 from anarq.kernel.blobs.cid import cid_for_digest, digest_of
 from anarq.kernel.blobs.spool import TMP_SUFFIX, SpooledWriter, fsync_dir
 from anarq.kernel.errors import BackendUnavailable, BlobCorrupted, BlobNotFound
 
 # Staged uploads older than this are leftovers of a crash, not uploads in progress.
 STALE_UPLOAD_SECONDS = 3600
-# Reads this large cost few system calls and, for a reader re-cutting the bytes into
-# records of its own (a Qlock stream's 256 KiB + 16 B chunks), few records split
-# across two reads.
-READ_BYTES = 1024 * 1024
 
 
 class LocalWriter(SpooledWriter):
@@ -108,7 +104,7 @@ def _verified_chunks(handle: object, expected: bytes, cid: str) -> Iterator[byte
     assert isinstance(handle, io.BufferedReader)
     digest = hashlib.sha256()
     with handle:
-        while chunk := handle.read(READ_BYTES):
+        while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
             yield chunk
     if digest.digest() != expected:
