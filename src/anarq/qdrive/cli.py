@@ -37,7 +37,10 @@ IDENTITY_OPTION = typer.Option(
     None, "--as", envvar="ANARQ_IDENTITY", help="Identity to act as [default: the active one]."
 )
 FILE_COLUMNS = ["path", "size", "version", "visibility", "id"]
-PART_BYTES = 16 * 1024 * 1024
+# Parts of the node's whole 16 MiB limit save a little per-request work, but its memory
+# high-water then climbs with every part (+126 MiB over a 1 GiB upload, measured, against
+# about 30 MiB at 8 MiB): its peak would no longer stay flat.
+PART_BYTES = 8 * 1024 * 1024
 T = TypeVar("T")
 
 
