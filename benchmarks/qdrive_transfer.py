@@ -7,7 +7,9 @@ bytes: upload in parts (the CLI's path: resumable, each part a signed request), 
 (encrypt, store), then download (decrypt, stream) to a file that is fsynced. The yardstick,
 in the same run on the same disk: copying the file with `shutil.copyfile` and fsync.
 The figures are MB/s each way and the ratio to the copy (goal ≥ 0.5). The node's peak
-resident memory (VmHWM) is read from /proc at the end.
+resident memory (VmHWM) and the CPU time it spent each way (user + system, from
+/proc/<pid>/stat: what the node costs per MiB whatever else the machine is doing) are read
+from /proc.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ def copy_with_fsync(source: Path, target: Path) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -75,10 +83,13 @@ def run_backend(backend: str, size: int, work: Path) -> dict[str, Any]:
             client.request(
                 "POST", "/squid/identities", json={"name": "bench", "public_key": public}
             )
+            cpu_before = cpu_seconds(node.pid)
             started = time.perf_counter()
             stored = upload_file(client, source, "/bench/large.bin")
             upload_seconds = time.perf_counter() - started
+            upload_cpu = cpu_seconds(node.pid) - cpu_before
             target = work / "downloaded.bin"
+            cpu_before = cpu_seconds(node.pid)
             started = time.perf_counter()
             with (
                 client.stream("GET", f"/qdrive/files/{stored['id']}/content") as response,
@@ -89,6 +100,7 @@ def run_backend(backend: str, size: int, work: Path) -> dict[str, Any]:
                 handle.flush()
                 os.fsync(handle.fileno())
             download_seconds = time.perf_counter() - started
+            download_cpu = cpu_seconds(node.pid) - cpu_before
         assert target.stat().st_size == size
         target.unlink()
         peak = peak_rss_mib(node.pid)
@@ -108,6 +120,8 @@ def run_backend(backend: str, size: int, work: Path) -> dict[str, Any]:
         "upload_over_copy": round(upload_mbps / copy_mbps, 3),
         "download_over_copy": round(download_mbps / copy_mbps, 3),
         "node_peak_rss_mib": peak,
+        "node_cpu_ms_per_mib_up": round(upload_cpu * 1000 / (size / MIB), 2),
+        "node_cpu_ms_per_mib_down": round(download_cpu * 1000 / (size / MIB), 2),
     }
 
 

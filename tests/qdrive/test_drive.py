@@ -16,6 +16,7 @@ from anarq.kernel.tables import outbox
 from anarq.qdrive import tables
 from anarq.qdrive.unixfs import unixfs_cid
 from anarq.qlock import SigningKey, decrypt_stream, stream_recipients
+from anarq.qlock import stream as stream_module
 from anarq.sdk.signing import RequestSigner
 
 CHUNK = 256 * 1024
@@ -408,3 +409,24 @@ async def test_empty_files_both_ways(alice: Person) -> None:
     public = await alice.put("/empty-public", b"", visibility="public")
     [version] = (await alice.send("GET", f"/qdrive/files/{public['id']}/versions")).json()
     assert version["cid"] == "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+
+
+async def test_a_version_sealed_with_chacha20_still_reads_beside_aes_gcm_ones(
+    node: Node, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Files stored before AES-256-GCM (or on a CPU without AES) keep ChaCha20-Poly1305.
+    old, new = os.urandom(2 * CHUNK + 5), os.urandom(CHUNK + 7)
+    monkeypatch.setattr(stream_module, "_cpu_has_aes", lambda: False)
+    info = await alice.put("/mixed.bin", old)
+    monkeypatch.setattr(stream_module, "_cpu_has_aes", lambda: True)
+    await alice.put("/mixed.bin", new, overwrite=True)
+
+    with node.kernel.db.read() as conn:
+        headers = conn.execute(
+            select(tables.versions.c.version, tables.versions.c.header)
+            .where(tables.versions.c.file_id == info["id"])
+            .order_by(tables.versions.c.version)
+        ).all()
+    assert [row.header[5:7] for row in headers] == [b"\x00\x03", b"\x00\x02"]
+    assert (await alice.read(info["id"], version=1)).content == old
+    assert (await alice.read(info["id"], version=2)).content == new

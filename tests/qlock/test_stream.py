@@ -5,25 +5,31 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anarq.qlock import AgreementKey, WrongKey
+from anarq.qlock import stream as stream_module
 from anarq.qlock.conditions_errors import BadStream, StreamTruncated
-from anarq.qlock.seal import TAG_BYTES
+from anarq.qlock.seal import AEAD_AES_256_GCM, AEAD_CHACHA20_POLY1305, TAG_BYTES
 from anarq.qlock.stream import (
     STREAM_CHUNK_BYTES,
     STREAM_MAX_CHUNK_BYTES,
     STREAM_MIN_CHUNK_BYTES,
     decrypt_stream,
+    default_stream_aead,
     encrypt_stream,
+    encrypt_stream_part,
     read_stream_header,
     rewrap_stream_header,
+    start_stream,
     stream_recipients,
 )
 
@@ -416,3 +422,91 @@ def test_parts_must_be_whole_chunks_until_the_last() -> None:
     stranger = AgreementKey.generate(hybrid=False)
     with pytest.raises(WrongKey):
         list(encrypt_stream_part(header, stranger, b"x", first_chunk=0, final=True))
+
+
+# Chunk AEADs ---------------------------------------------------------------------------
+
+BOTH_AEADS = pytest.mark.parametrize(
+    "aead", [AEAD_CHACHA20_POLY1305, AEAD_AES_256_GCM], ids=["chacha20-poly1305", "aes-256-gcm"]
+)
+
+
+@BOTH_AEADS
+@QUICK
+@given(size=sizes, cuts=st.lists(st.integers(0, 50 * CHUNK), max_size=6))
+def test_each_chunk_aead_round_trips_whatever_the_pieces(
+    aead: int, size: int, cuts: list[int]
+) -> None:
+    plaintext = os.urandom(size)
+    stream = b"".join(
+        encrypt_stream([plaintext], [READERS[2].recipient_key], chunk_bytes=CHUNK, aead=aead)
+    )
+    assert stream[5:7] == aead.to_bytes(2, "big")  # the header says which AEAD
+    assert _decrypt(_pieces(stream, cuts), READERS[2]) == plaintext
+
+
+@BOTH_AEADS
+def test_each_chunk_aead_refuses_a_flipped_bit(aead: int) -> None:
+    header, *chunks = encrypt_stream(
+        [os.urandom(3 * CHUNK)], [READERS[0].recipient_key], chunk_bytes=CHUNK, aead=aead
+    )
+    flipped = bytearray(chunks[1])
+    flipped[5] ^= 1
+    with pytest.raises(BadStream):
+        _decrypt([header, chunks[0], bytes(flipped), *chunks[2:]])
+
+
+@BOTH_AEADS
+def test_each_chunk_aead_writes_parts_that_read_as_one(aead: int) -> None:
+    plaintext = os.urandom(5 * CHUNK + 9)
+    header = start_stream([READERS[0].recipient_key], chunk_bytes=CHUNK, aead=aead)
+    body = [
+        *encrypt_stream_part(
+            header, READERS[0], plaintext[: 2 * CHUNK], first_chunk=0, final=False
+        ),
+        *encrypt_stream_part(header, READERS[0], plaintext[2 * CHUNK :], first_chunk=2, final=True),
+    ]
+    assert _decrypt([header, *body]) == plaintext
+
+
+def test_switching_the_recorded_aead_fails_the_header() -> None:
+    stream = bytearray(
+        b"".join(
+            encrypt_stream(
+                [b"data"], [READERS[0].recipient_key], chunk_bytes=CHUNK, aead=AEAD_AES_256_GCM
+            )
+        )
+    )
+    stream[5:7] = AEAD_CHACHA20_POLY1305.to_bytes(2, "big")
+    with pytest.raises(BadStream):
+        _decrypt([bytes(stream)])
+
+
+def test_an_unknown_chunk_aead_is_refused() -> None:
+    with pytest.raises(BadStream, match="AEAD"):
+        start_stream([READERS[0].recipient_key], aead=0x0001)  # AES-128-GCM: not offered
+
+
+@pytest.mark.parametrize(
+    ("has_aes", "expected"), [(True, AEAD_AES_256_GCM), (False, AEAD_CHACHA20_POLY1305)]
+)
+def test_new_streams_use_aes_gcm_only_where_the_cpu_has_aes(
+    monkeypatch: pytest.MonkeyPatch, has_aes: bool, expected: int
+) -> None:
+    monkeypatch.setattr(stream_module, "_cpu_has_aes", lambda: has_aes)
+    assert default_stream_aead() == expected
+    header = start_stream([READERS[0].recipient_key])
+    assert header[5:7] == expected.to_bytes(2, "big")
+
+
+VECTORS = json.loads((Path(__file__).parent / "stream_vectors.json").read_text())
+
+
+@pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
+@pytest.mark.parametrize("reader", sorted(VECTORS["readers"]))
+def test_streams_written_before_aes_gcm_still_read(vector: dict[str, str], reader: str) -> None:
+    key = AgreementKey.from_bytes(bytes.fromhex(VECTORS["readers"][reader]))
+    stream = bytes.fromhex(vector["stream"])
+    assert stream[5:7] == AEAD_CHACHA20_POLY1305.to_bytes(2, "big")
+    opened = b"".join(decrypt_stream([stream], key, aad=bytes.fromhex(vector["aad"])))
+    assert opened == bytes.fromhex(vector["plaintext"])

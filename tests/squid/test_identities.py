@@ -16,7 +16,7 @@ from anarq.kernel.node import Node
 from anarq.qerberos.service import QerberosService
 from anarq.qlock import SigningKey
 from anarq.sdk.signing import RequestSigner, _View
-from anarq.squid.httpsig import COVERED, sign_request
+from anarq.squid.httpsig import COVERED, content_digest, sign_request
 
 
 def signed(signer: RequestSigner, method: str, path: str, **kwargs: object) -> httpx.Request:
@@ -83,6 +83,33 @@ async def test_tampered_body_is_refused(http: httpx.AsyncClient, alice: RequestS
         "POST", request.url, headers=request.headers, content=b'{"name": "mallory"}'
     )
     response = await http.send(forged)
+    assert response.status_code == 401
+    assert "Content-Digest" in response.json()["detail"]
+
+
+async def test_a_digest_computed_ahead_is_signed_and_checked(
+    http: httpx.AsyncClient, alice: RequestSigner
+) -> None:
+    await register(http, alice)
+    body = b'{"name": "x"}'
+    ahead = httpx.Request(
+        "POST",
+        "http://node.test/squid/identities",
+        content=body,
+        headers={"Content-Type": "application/json", "Content-Digest": content_digest(body)},
+    )
+    alice.sign(ahead)
+    assert ahead.headers["Content-Digest"] == content_digest(body)
+    assert (await http.send(ahead)).status_code != 401
+
+    wrong = httpx.Request(
+        "POST",
+        "http://node.test/squid/identities",
+        content=body,
+        headers={"Content-Type": "application/json", "Content-Digest": content_digest(b"{}")},
+    )
+    alice.sign(wrong)
+    response = await http.send(wrong)
     assert response.status_code == 401
     assert "Content-Digest" in response.json()["detail"]
 

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from anarq.gateway.auth import caller
+from anarq.gateway.streaming import in_batches
 from anarq.kernel.guard import Context
 from anarq.qdrive.car import CAR_MEDIA_TYPE
 from anarq.qdrive.models import (
@@ -165,7 +166,7 @@ def download(
 ) -> StreamingResponse:
     opened = svc.open(ctx, file_id, version)
     return StreamingResponse(
-        opened.chunks,
+        in_batches(opened.chunks),
         media_type=opened.file.media_type,
         headers={
             "Content-Length": str(opened.version.size),
@@ -186,7 +187,8 @@ def download_sealed(
     svc: DriveService = Depends(service),
 ) -> StreamingResponse:
     return StreamingResponse(
-        svc.sealed(ctx, file_id, version), media_type="application/vnd.anarq.qlock-stream"
+        in_batches(svc.sealed(ctx, file_id, version)),
+        media_type="application/vnd.anarq.qlock-stream",
     )
 
 
@@ -326,7 +328,7 @@ def open_link(
 ) -> StreamingResponse:
     opened = svc.open_link(ctx, token, password)
     return StreamingResponse(
-        opened.chunks,
+        in_batches(opened.chunks),
         media_type=opened.file.media_type,
         headers={
             "Content-Length": str(opened.version.size),

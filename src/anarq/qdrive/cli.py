@@ -8,9 +8,10 @@ from __future__ import annotations
 import mimetypes
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -29,13 +30,18 @@ from anarq.qdrive import car
 from anarq.qonsent.cli import parse_duration
 from anarq.sdk import Client
 from anarq.squid.cli import signed_client
+from anarq.squid.httpsig import content_digest
 
 app = typer.Typer(no_args_is_help=True)
 IDENTITY_OPTION = typer.Option(
     None, "--as", envvar="ANARQ_IDENTITY", help="Identity to act as [default: the active one]."
 )
 FILE_COLUMNS = ["path", "size", "version", "visibility", "id"]
+# Parts of the node's whole 16 MiB limit save a little per-request work, but its memory
+# high-water then climbs with every part (+126 MiB over a 1 GiB upload, measured, against
+# about 30 MiB at 8 MiB): its peak would no longer stay flat.
 PART_BYTES = 8 * 1024 * 1024
+T = TypeVar("T")
 
 
 def _progress() -> Progress:
@@ -137,7 +143,7 @@ def upload_stream(
     part = min(PART_BYTES, int(upload["part_max_bytes"]))
     task = progress.add_task(remote, total=size) if progress is not None else None
     offset = 0
-    for data in _parts(pieces, part):
+    for data, digest in _one_ahead(_digested(_parts(pieces, part))):
         node.request(
             "PATCH",
             f"/qdrive/uploads/{upload['id']}",
@@ -145,6 +151,7 @@ def upload_stream(
             headers={
                 "Upload-Offset": str(offset),
                 "Content-Type": "application/offset+octet-stream",
+                "Content-Digest": digest,
             },
         )
         offset += len(data)
@@ -157,15 +164,46 @@ def upload_stream(
 
 
 def _parts(pieces: Iterator[bytes], size: int) -> Iterator[bytes]:
-    """Re-cut `pieces` into parts of exactly `size` bytes (the last may be shorter)."""
+    """Re-cut `pieces` into parts of exactly `size` bytes (the last may be shorter).
+
+    A piece that is already a whole part (a file read part by part) passes uncopied.
+    """
     buffer = bytearray()
     for piece in pieces:
+        if not buffer and len(piece) == size:
+            yield piece
+            continue
         buffer += piece
         while len(buffer) >= size:
             yield bytes(buffer[:size])
             del buffer[:size]
     if buffer:
         yield bytes(buffer)
+
+
+def _digested(parts: Iterator[bytes]) -> Iterator[tuple[bytes, str]]:
+    """Each part with its `Content-Digest`, which the request signature then covers."""
+    for data in parts:
+        yield data, content_digest(data)
+
+
+def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, the next one made on a worker thread while the caller sends this one.
+
+    Reading and hashing part n + 1 (both release the GIL) overlap with sending part n
+    and waiting for the node's answer; at most two parts are in memory.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrive-part") as worker:
+        pending = worker.submit(_next_or_done, items)
+        while (made := pending.result()) is not None:
+            pending = worker.submit(_next_or_done, items)
+            yield made[0]
+
+
+def _next_or_done(items: Iterator[T]) -> tuple[T] | None:
+    for item in items:
+        return (item,)
+    return None
 
 
 @app.command("put")

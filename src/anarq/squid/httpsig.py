@@ -19,6 +19,7 @@ from typing import Any
 import http_sf
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 from http_message_signatures import (
+    ContentDigest,
     HTTPMessageSigner,
     HTTPMessageVerifier,
     HTTPSignatureAlgorithm,
@@ -117,11 +118,14 @@ def sign_request(
     """Add `Signature-Input`, `Signature` (and `Content-Digest` for a body) to `message`.
 
     `message` has `method`, `url` (text) and a mutable `headers` mapping. A hybrid key
-    signs twice, as the module docstring says.
+    signs twice, as the module docstring says. A `Content-Digest` the message already
+    carries is signed as it is, unhashed (a sender that hashed the body ahead of time,
+    `content_digest`); the node checks it against the body either way.
     """
     when = created or datetime.now(UTC)
     once = nonce or secrets.token_urlsafe(24)
     covered = COVERED_WITH_BODY if body else COVERED
+    digested = bool(body) and "content-digest" in message.headers
     HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_Ed25519Keys(key)).sign(
         message,
         key_id=did,
@@ -130,9 +134,12 @@ def sign_request(
         label=SIGNATURE_LABEL,
         tag=SIGNATURE_LABEL,
         covered_component_ids=covered,
-        body=body or None,
+        body=None if digested else body or None,
+        use_existing_digest=digested,
     )
     if key.is_hybrid:
+        # The Content-Digest the first half just computed from `body` is reused as it
+        # is (its format is checked): hashing the body a second time proves nothing new.
         HTTPMessageSigner(signature_algorithm=MLDSA65, key_resolver=_MLDSA65Keys(key)).sign(
             message,
             key_id=did,
@@ -141,10 +148,15 @@ def sign_request(
             label=PQ_SIGNATURE_LABEL,
             tag=PQ_SIGNATURE_LABEL,
             covered_component_ids=covered,
-            body=body or None,
+            body=None,
             use_existing_digest=bool(body),
             append_if_signature_exists=True,
         )
+
+
+def content_digest(body: bytes) -> str:
+    """The `Content-Digest` field value (RFC 9530, sha-256) `sign_request` would add."""
+    return ContentDigest.create(body)
 
 
 # Verifying -----------------------------------------------------------------------------
@@ -223,24 +235,27 @@ def verify_request(
     """Check `view`'s signatures against the key `lookup(did)` returns for its `keyid`.
 
     Raises `SignatureRefused` saying why when they do not prove the sender. The nonce is
-    returned, not spent: replay protection is the caller's.
+    returned, not spent: replay protection is the caller's. The body is hashed once,
+    against the Content-Digest the Ed25519 half covers; the ML-DSA-65 half must cover
+    the same value (`_same_request`), so it is checked by the same pass.
     """
     required = COVERED_WITH_BODY if body else COVERED
     several = _signature_count(view) > 1
     classical_keys = _Ed25519Public(lookup)
     try:
+        classical_verifier = HTTPMessageVerifier(
+            signature_algorithm=algorithms.ED25519, key_resolver=classical_keys
+        )
         classical = _one(
-            HTTPMessageVerifier(
-                signature_algorithm=algorithms.ED25519, key_resolver=classical_keys
-            ).verify(
+            classical_verifier.verify(
                 view,
                 max_age=max_age,
                 expect_tag=SIGNATURE_LABEL if several else None,
                 require_components=required,
-                body=body,
             ),
             SIGNATURE_LABEL,
         )
+        classical_verifier.verify_body(view, [classical], body)
         did = str(classical.parameters.get("keyid", ""))
         key = classical_keys.key(did)
         quantum = None
@@ -258,7 +273,6 @@ def verify_request(
                     max_age=max_age,
                     expect_tag=PQ_SIGNATURE_LABEL,
                     require_components=required,
-                    body=body,
                 ),
                 PQ_SIGNATURE_LABEL,
             )
@@ -287,5 +301,14 @@ def _same_request(classical: VerifyResult, quantum: VerifyResult) -> None:
     for name in ("keyid", "created", "nonce"):
         if classical.parameters.get(name) != quantum.parameters.get(name):
             raise SignatureRefused(f"the Ed25519 and ML-DSA-65 signatures differ in {name!r}")
-    if set(classical.covered_components) != set(quantum.covered_components):
+    if _signed_values(classical) != _signed_values(quantum):
         raise SignatureRefused("the Ed25519 and ML-DSA-65 signatures cover different components")
+
+
+def _signed_values(result: VerifyResult) -> dict[str, str]:
+    """The components a signature covers, with their values (its own parameters aside)."""
+    return {
+        name: value
+        for name, value in result.covered_components.items()
+        if name != '"@signature-params"'
+    }

@@ -15,7 +15,10 @@ from urllib.parse import urlsplit
 
 from anarq.kernel.blobs.cid import cid_for_bytes, cid_for_digest, digest_of
 
-CHUNK_BYTES = 256 * 1024
+# Readers get a blob in chunks of at most this. Large enough for few system calls and
+# thread hops per MiB, and, for a reader re-cutting the bytes into records of its own
+# (a Qlock stream's 256 KiB + 16 B chunks), few records split across two chunks.
+CHUNK_BYTES = 1024 * 1024
 
 __all__ = [
     "CHUNK_BYTES",
