@@ -12,6 +12,7 @@ def installed_modules() -> tuple[Module, ...]:
     from anarq import (
         node,
         privacy,
+        qchat,
         qdrive,
         qerberos,
         qindex,
@@ -31,6 +32,7 @@ def installed_modules() -> tuple[Module, ...]:
         qlock.module(),
         qdrive.module(),
         qmail.module(),
+        qchat.module(),
         qmask.module(),
         qindex.module(),
         qpic.module(),

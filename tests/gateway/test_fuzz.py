@@ -160,6 +160,8 @@ OWN_SPACE = {
     "POST /qpic/albums",
     # One's own mail contacts (whose mail goes to the inbox).
     "POST /qmail/contacts",
+    # Making one's own chat room (its owner is the caller).
+    "POST /qchat/rooms",
 }
 # POST only because their input is a body: they compute an answer and change nothing.
 # Any identity may call them; each accepted call is checked to have changed no table.

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from anarq.kernel.errors import Unauthenticated
 from anarq.kernel.guard import ANONYMOUS, Actor, Context, SignedRequest
@@ -42,11 +43,12 @@ class Door(Protocol):
     def authentication_succeeded(self, address: str) -> None: ...
 
 
-async def caller(request: Request) -> Context:
+async def caller(request: HTTPConnection) -> Context:
     """FastAPI dependency: the caller's context. Credential lookups run off the event loop.
 
     The door checks the address before anything else (rate limit, lockout after
-    repeated failures) and the identity's own rate once it is known.
+    repeated failures) and the identity's own rate once it is known. A WebSocket
+    handshake passes the same door; it has no body to sign.
     """
     request_id: str = getattr(request.state, "request_id", "")
     door: Door | None = request.app.state.door
@@ -72,7 +74,7 @@ async def caller(request: Request) -> Context:
     return ctx
 
 
-async def _with_capability(request: Request, ctx: Context, carried: str) -> Context:
+async def _with_capability(request: HTTPConnection, ctx: Context, carried: str) -> Context:
     """Verify a delegation chain the caller presents and attach what it allows."""
     if ctx.actor.kind != "identity":
         raise Unauthenticated("a capability is used by signing the request as its holder")
@@ -90,18 +92,18 @@ async def _with_capability(request: Request, ctx: Context, carried: str) -> Cont
     return replace(ctx, capabilities=(*ctx.capabilities, capability))
 
 
-async def _authenticate(request: Request, request_id: str) -> Context:
+async def _authenticate(request: HTTPConnection, request_id: str) -> Context:
     if "signature-input" in request.headers or "signature" in request.headers:
         verifiers: list[SignatureVerifier] = request.app.state.signature_verifiers
         if not verifiers:
             raise Unauthenticated("this node does not accept signed requests")
         signed = SignedRequest(
-            method=request.method,
+            method=request.method if isinstance(request, Request) else "GET",
             url=str(request.url),
             headers=[
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]
             ],
-            body=await request.body(),
+            body=await request.body() if isinstance(request, Request) else b"",
         )
         signer = await run_in_threadpool(verifiers[0].authenticate_signed, signed)
         return Context(actor=signer, request_id=request_id)
