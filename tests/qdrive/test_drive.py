@@ -14,6 +14,7 @@ from sqlalchemy import select
 from anarq.kernel.node import Node
 from anarq.kernel.tables import outbox
 from anarq.qdrive import tables
+from anarq.qdrive.service import DriveService
 from anarq.qdrive.unixfs import unixfs_cid
 from anarq.qlock import SigningKey, decrypt_stream, stream_recipients
 from anarq.qlock import stream as stream_module
@@ -104,6 +105,45 @@ async def test_private_file_is_stored_encrypted_and_reads_back(node: Node, alice
     sealed = await alice.send("GET", f"/qdrive/files/{info['id']}/sealed")
     mine = alice.signer.key.derive_agreement_key()
     assert b"".join(decrypt_stream([sealed.content], mine)) == secret
+
+
+async def test_other_bytes_are_never_encrypted_where_some_were(node: Node, alice: Person) -> None:
+    """A part's position is claimed for its bytes before they are encrypted there (its
+    nonces follow from the position): after a crash between the encryption and the
+    record, or a second request racing the first, only the same bytes may go there."""
+    data = os.urandom(2 * CHUNK)
+    started = await alice.send(
+        "POST", "/qdrive/uploads", json={"path": "/claimed.bin", "size": len(data)}
+    )
+    upload = started.json()
+    service: DriveService = node.service("qdrive")
+    # As a request that encrypted the first chunk and was cut off before recording it.
+    first = data[:CHUNK]
+    service._claim(upload["id"], 0, hashlib.sha256(hashlib.sha256(first).digest()).digest())
+    blobs_before = sorted(node.kernel.blobs.iter_cids())
+
+    other = await alice.send(
+        "PATCH",
+        f"/qdrive/uploads/{upload['id']}",
+        content=os.urandom(CHUNK),
+        headers={"Upload-Offset": "0"},
+    )
+    assert other.status_code == 409, other.text
+    assert other.json()["code"] == "qdrive.part_changed" and other.json()["offset"] == 0
+    assert (await alice.send("GET", f"/qdrive/uploads/{upload['id']}")).json()["offset"] == 0
+    assert sorted(node.kernel.blobs.iter_cids()) == blobs_before  # nothing was encrypted
+
+    for start in (0, CHUNK):  # the same bytes go on, and so does the upload
+        sent = await alice.send(
+            "PATCH",
+            f"/qdrive/uploads/{upload['id']}",
+            content=data[start : start + CHUNK],
+            headers={"Upload-Offset": str(start)},
+        )
+        assert sent.status_code == 200, sent.text
+    done = await alice.send("POST", f"/qdrive/uploads/{upload['id']}/complete")
+    assert done.status_code == 201, done.text
+    assert (await alice.read(done.json()["id"])).content == data
 
 
 async def test_resumable_upload_in_parts(node: Node, alice: Person) -> None:

@@ -28,7 +28,7 @@ from functools import partial
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -225,7 +225,10 @@ class DriveService:
             raise BadRequest(
                 f"a part that does not end the upload is a multiple of {CHUNK_BYTES} bytes"
             )
-        blob_cid, digests = self._store_part(row["header"], data, offset // CHUNK_BYTES, final)
+        digests = _chunk_digests(data)
+        if row["header"] is not None:
+            self._claim(upload_id, offset, hashlib.sha256(digests).digest())
+        blob_cid = self._store_part(row["header"], data, offset // CHUNK_BYTES, final)
         u, p = tables.uploads, tables.upload_parts
         with self.k.change(ctx, "write", drive_resource(row["owner"])) as tx:
             moved = tx.execute(
@@ -248,22 +251,43 @@ class DriveService:
             )
         return self._upload({**row, "received": end})
 
-    def _store_part(
-        self, header: bytes | None, data: bytes, first_chunk: int, final: bool
-    ) -> tuple[str, bytes]:
-        """Write one part as a body segment; return its blob CID and its chunks' SHA-256s."""
-        view = memoryview(data)
-        digests = b"".join(
-            hashlib.sha256(view[i : i + CHUNK_BYTES]).digest()
-            for i in range(0, max(len(data), 1), CHUNK_BYTES)
-        )
+    def _claim(self, upload_id: str, offset: int, content: bytes) -> None:
+        """Claim the position `offset` of a private upload for these bytes (`content`
+        names them), before encrypting them there; refuse other bytes at a position
+        once claimed. Committed on its own, so a crash cannot forget it."""
+        u = tables.uploads
+        with self.k.db.write() as tx:
+            claimed = tx.execute(
+                update(u)
+                .where(
+                    u.c.id == upload_id,
+                    u.c.received == offset,
+                    or_(
+                        u.c.claim_offset.is_(None),
+                        u.c.claim_offset != offset,
+                        u.c.claim_digest == content,
+                    ),
+                )
+                .values(claim_offset=offset, claim_digest=content)
+            ).rowcount
+            if claimed == 1:
+                return
+            received = tx.execute(select(u.c.received).where(u.c.id == upload_id)).scalar()
+        if received != offset:
+            raise Conflict(
+                "another part landed first; ask for the upload's offset", offset=received
+            )
+        raise PartChanged(offset)
+
+    def _store_part(self, header: bytes | None, data: bytes, first_chunk: int, final: bool) -> str:
+        """Write one part as a body segment; return its blob CID."""
         if header is None:
             blob = put_bytes(self.k.blobs, data)
         else:
             _, opener = self._custody()
             sealed = encrypt_stream_part(header, opener, data, first_chunk=first_chunk, final=final)
             blob = put(self.k.blobs, sealed)
-        return blob.cid, digests
+        return blob.cid
 
     def abort(self, ctx: Context, upload_id: str) -> None:
         row = self._upload_row(ctx, upload_id)
@@ -287,8 +311,8 @@ class DriveService:
         segments = [part.blob_cid for part in parts]
         digests = b"".join(part.digests for part in parts)
         if not parts:  # an empty file: its one (empty, final) chunk
-            cid, digests = self._store_part(row["header"], b"", 0, True)
-            segments = [cid]
+            segments = [self._store_part(row["header"], b"", 0, True)]
+            digests = _chunk_digests(b"")
         return self._record(ctx, row, segments, digests, upload_id=upload_id)
 
     def put(
@@ -311,7 +335,7 @@ class DriveService:
         if existing is not None and not overwrite:
             raise Conflict(f"{path} exists; upload with overwrite to add a version")
         header = self._new_header(owner, existing) if visibility == "private" else None
-        cid, digests = self._store_part(header, data, 0, True)
+        cid, digests = self._store_part(header, data, 0, True), _chunk_digests(data)
         row = {
             "owner": owner,
             "path": path,
@@ -1099,6 +1123,28 @@ class _Lazy:
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.open().chunks)
+
+
+def _chunk_digests(data: bytes) -> bytes:
+    """The SHA-256 of each 256 KiB chunk of `data` (one, of nothing, for no bytes)."""
+    view = memoryview(data)
+    return b"".join(
+        hashlib.sha256(view[i : i + CHUNK_BYTES]).digest()
+        for i in range(0, max(len(data), 1), CHUNK_BYTES)
+    )
+
+
+class PartChanged(Conflict):
+    code = "qdrive.part_changed"
+    title = "Other bytes at a position already encrypted"
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(
+            f"the part at offset {offset} was begun with other bytes, and bytes once "
+            "encrypted at a position of a file cannot change there: send the same bytes, "
+            "or start a new upload",
+            offset=offset,
+        )
 
 
 def _link_info(row: dict[str, Any] | RowMapping, token: str | None) -> LinkInfo:

@@ -77,6 +77,12 @@ uploads = Table(
     # A private upload's stream header, made when the upload starts: each part is
     # encrypted at its place in the final stream as it arrives.
     Column("header", LargeBinary, nullable=True),
+    # The part being encrypted at `received`: its offset and the SHA-256 of its chunk
+    # digests, claimed before any byte is encrypted. Chunk nonces follow from positions,
+    # so other bytes at a claimed position are refused: a key and nonce never seal two
+    # different plaintexts, even across a crash or two racing requests.
+    Column("claim_offset", BigInteger, nullable=True),
+    Column("claim_digest", LargeBinary, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
 )
