@@ -278,3 +278,57 @@ async def test_unknown_room_and_identity_are_404(alice: Chatter) -> None:
         assert response.status_code == 404, response.text
     anonymous = await alice.http.post("/qchat/rooms", json={"name": "x"})
     assert anonymous.status_code == 401
+
+
+async def test_a_member_who_left_can_be_banned_and_stays_out(
+    alice: Chatter, carol: Chatter
+) -> None:
+    room = await alice.room(name="lobby", visibility="public", e2e=False)
+    await carol.ok("POST", f"/qchat/rooms/{room['id']}/join")
+    await carol.ok("POST", f"/qchat/rooms/{room['id']}/leave", 204)
+    await alice.ok("POST", f"/qchat/rooms/{room['id']}/ban", 204, json={"did": carol.did})
+    rejoin = await carol.send("POST", f"/qchat/rooms/{room['id']}/join")
+    assert rejoin.status_code == 403
+
+
+async def test_a_kicked_member_can_be_banned(alice: Chatter, bob: Chatter) -> None:
+    room_id = await group(alice, bob)
+    await alice.ok("POST", f"/qchat/rooms/{room_id}/kick", 204, json={"did": bob.did})
+    await alice.ok("POST", f"/qchat/rooms/{room_id}/ban", 204, json={"did": bob.did})
+    again = await alice.send("POST", f"/qchat/rooms/{room_id}/invites", json={"did": bob.did})
+    assert again.status_code == 409
+
+
+async def test_mute_outlasts_leaving_and_joining_again(alice: Chatter, carol: Chatter) -> None:
+    room = await alice.room(name="lobby", visibility="public", e2e=False)
+    room_id = room["id"]
+    await carol.ok("POST", f"/qchat/rooms/{room_id}/join")
+    await alice.ok("POST", f"/qchat/rooms/{room_id}/mute", 204, json={"did": carol.did})
+    await carol.ok("POST", f"/qchat/rooms/{room_id}/leave", 204)
+    rejoined = await carol.ok("POST", f"/qchat/rooms/{room_id}/join")
+    assert rejoined["muted"] is True
+    still = await carol.send("POST", f"/qchat/rooms/{room_id}/messages", json={"body": "x"})
+    assert still.status_code == 403
+    await alice.ok("POST", f"/qchat/rooms/{room_id}/unmute", 204, json={"did": carol.did})
+    await carol.say(room_id, "back")
+
+
+async def test_racing_joins_leave_no_grant_behind_a_kick(
+    node: Node, alice: Chatter, carol: Chatter
+) -> None:
+    import asyncio
+
+    room = await alice.room(name="lobby", visibility="public", e2e=False)
+    room_id = room["id"]
+    joins = await asyncio.gather(
+        *(carol.send("POST", f"/qchat/rooms/{room_id}/join") for _ in range(4))
+    )
+    assert all(j.status_code == 200 for j in joins), [j.text for j in joins]
+    await alice.say(room_id, "members only")
+    await alice.ok("POST", f"/qchat/rooms/{room_id}/kick", 204, json={"did": carol.did})
+    for path in ("events", "keys", "members"):
+        refused = await carol.send("GET", f"/qchat/rooms/{room_id}/{path}")
+        assert refused.status_code == 403, (path, refused.text)
+    # No grant of the racing joins outlives the kick.
+    decision = node.service("qonsent").check(carol.did, "read", f"qchat:room:{room_id}")
+    assert not decision.allowed, decision

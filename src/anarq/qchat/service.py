@@ -42,6 +42,10 @@ class UnknownIdentity(NotFound):
     code = "qchat.unknown_identity"
 
 
+class _AlreadyJoined(Exception):
+    """A racing join of the same identity committed first (nothing to do)."""
+
+
 def rooms_resource(did: str) -> str:
     """Where an identity makes its rooms: its own space."""
     return f"qchat:rooms:{did}"
@@ -111,7 +115,7 @@ class ChatService:
             event = append_event(tx, now, room_id, "member", owner, subject=owner, body="created")
         self.announce(event)
         if request.peer is not None:
-            self._admit(room_id, request.peer, "member")
+            self._admit(room_id, request.peer, "member", invited=True)
         return self.room(ctx, room_id)
 
     def room(self, ctx: Context, room_id: str) -> Room:
@@ -147,9 +151,7 @@ class ChatService:
             return [self._room(conn, row, row) for row in rows]
 
     def members(self, ctx: Context, room_id: str) -> list[Member]:
-        self.identity(ctx)
-        self.room_row(room_id)
-        self.k.check(ctx, "read", room_resource(room_id))
+        self.require_reader(ctx, room_id)
         m = tables.members
         with self.k.db.read() as conn:
             rows = conn.execute(select(m).where(m.c.room_id == room_id).order_by(m.c.did))
@@ -188,7 +190,7 @@ class ChatService:
             raise Forbidden(f"{did} is banned from room {room_id}")
         if state != "invited" and room["visibility"] != "public":
             raise NotFound(f"no room {room_id} you are invited to")
-        self._admit(room_id, did, "member")
+        self._admit(room_id, did, "member", invited=room["visibility"] != "public")
         return self.room(ctx, room_id)
 
     def leave(self, ctx: Context, room_id: str) -> None:
@@ -230,19 +232,42 @@ class ChatService:
 
     # Membership mechanics --------------------------------------------------------------
 
-    def _admit(self, room_id: str, did: str, role: str) -> None:
-        """Grant membership (the node grants, by the room's rules) and record the join."""
-        grant = self._grant(room_id, did, ROLE_ACTIONS[role])
+    def _admit(self, room_id: str, did: str, role: str, *, invited: bool) -> None:
+        """Grant membership (the node grants, by the room's rules) and record the join.
+
+        The member row decides again inside the transaction, after the room row is locked
+        (every membership change bumps its counter first): a racing join, a ban or a
+        withdrawn invitation meanwhile leaves no second grant behind. A muted member who
+        comes back is still muted. With `invited`, only an invited identity joins (or the
+        peer of a direct room being made).
+        """
+        with self.k.db.read() as conn:
+            before = self._member(conn, room_id, did)
+        muted = before is not None and bool(before["muted"])
+        grant = self._grant(room_id, did, MUTED_ACTIONS if muted else ROLE_ACTIONS[role])
         try:
             ctx = Context.system()
             with self.k.change(ctx, "write", room_resource(room_id)) as tx:
-                self._set_member(tx, room_id, did, role=role, state="joined", grant_id=grant)
                 event = append_event(
                     tx, self.k.clock.now(), room_id, "member", did, subject=did, body="joined"
                 )
+                current = self._member(tx, room_id, did)
+                state = current["state"] if current is not None else None
+                if state == "joined":
+                    raise _AlreadyJoined
+                if state == "banned":
+                    raise Forbidden(f"{did} is banned from room {room_id}")
+                if invited and state not in ("invited", None):
+                    raise NotFound(f"no room {room_id} you are invited to")
+                if current is not None and bool(current["muted"]) != muted:
+                    raise Conflict("the membership changed meanwhile: join again")
+                self._set_member(tx, room_id, did, role=role, state="joined", grant_id=grant)
                 self._new_epoch(tx, room_id)
+        except _AlreadyJoined:
+            self._revoke(grant)
+            return
         except BaseException:
-            self.qonsent.revoke(Context.system(), grant)
+            self._revoke(grant)
             raise
         self.announce(event)
 
@@ -294,7 +319,11 @@ class ChatService:
     def _moderatable(
         self, ctx: Context, room_id: str, did: str, *, allow_absent: bool = False
     ) -> Any:
-        """The member a moderator acts on: never the owner; a moderator only by the owner."""
+        """The member a moderator acts on: never the owner; a moderator only by the owner.
+
+        With `allow_absent` (a ban), also someone who is not in the room: never joined
+        (None), or gone (left, kicked) and free to come back unless banned.
+        """
         actor = self.identity(ctx)
         room = self.room_row(room_id)
         self.k.check(ctx, "share", room_resource(room_id))
@@ -305,6 +334,8 @@ class ChatService:
         if current is None and allow_absent:
             self._require_known(did)
             return None
+        if allow_absent and current is not None and current["state"] in ("left", "kicked"):
+            return current
         if current is None or current["state"] not in ("joined", "invited"):
             raise NotFound(f"{did} is not a member of room {room_id}")
         if current["role"] == "moderator" and actor != room["owner"]:
@@ -349,6 +380,23 @@ class ChatService:
         with self.k.db.read() as read:
             return sorted(read.execute(query).scalars())
 
+    def require_reader(self, ctx: Context, room_id: str) -> str:
+        """The caller, if it may read the room: `read` on it and a joined member.
+
+        Both, so a grant that outlives a membership (revoked just after the removal
+        commits, or left behind by a race) never reads on its own.
+        """
+        did = self.identity(ctx)
+        self.room_row(room_id)
+        resource = room_resource(room_id)
+        self.k.check(ctx, "read", resource)
+        with self.k.db.read() as conn:
+            member = self._member(conn, room_id, did)
+        if member is None or member["state"] != "joined":
+            self.k.guard.record(ctx, "read", resource, "deny")
+            raise Forbidden(f"{did} is not a member of room {room_id}")
+        return did
+
     def require_joined(self, tx: Connection, room_id: str, did: str) -> None:
         member = self._member(tx, room_id, did)
         if member is None or member["state"] != "joined":
@@ -373,11 +421,14 @@ class ChatService:
         return Member(**row)
 
     def _set_member(self, tx: Connection, room_id: str, did: str, **values: Any) -> None:
+        """Insert or update a member row; `muted` stays as it was unless given (a muted
+        member who leaves and comes back is still muted)."""
         m = tables.members
         row = {"room_id": room_id, "did": did, "muted": False, "last_read_seq": 0, **values}
         row["updated_at"] = self.k.clock.now()
         if not insert_ignore(tx, m, row):
-            changes = {k: v for k, v in row.items() if k not in ("room_id", "did", "last_read_seq")}
+            kept = {"room_id", "did", "last_read_seq"} | ({"muted"} - values.keys())
+            changes = {k: v for k, v in row.items() if k not in kept}
             tx.execute(update(m).where(m.c.room_id == room_id, m.c.did == did).values(**changes))
 
     def _room(self, conn: Connection, row: RowMapping, member: RowMapping | None) -> Room:

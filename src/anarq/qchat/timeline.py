@@ -226,9 +226,7 @@ class Timeline:
     ) -> EventPage:
         """Events ascending. `after`: the next ones from there; `before`: the newest ones
         before it (scroll back); neither: the newest."""
-        self.chat.identity(ctx)
-        self.chat.room_row(room_id)
-        self.k.check(ctx, "read", room_resource(room_id))
+        self.chat.require_reader(ctx, room_id)
         if not 1 <= limit <= PAGE_MAX:
             raise BadRequest(f"limit must be 1 to {PAGE_MAX}")
         if after is not None and before is not None:
@@ -343,9 +341,7 @@ class Timeline:
 
     def keys(self, ctx: Context, room_id: str) -> list[RoomKey]:
         """Every epoch's sealed key; a member's client opens those sealed to it."""
-        self.chat.identity(ctx)
-        self.chat.room_row(room_id)
-        self.k.check(ctx, "read", room_resource(room_id))
+        self.chat.require_reader(ctx, room_id)
         k = tables.keys
         with self.k.db.read() as conn:
             rows = conn.execute(
