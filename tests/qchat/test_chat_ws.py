@@ -115,3 +115,72 @@ async def test_a_stranger_cannot_subscribe(http: httpx.AsyncClient, ws_client: T
         socket.send_json({"type": "subscribe", "rooms": {room["id"]: 0}})
         frame = socket.receive_json()
         assert frame["type"] == "error" and frame["room"] == room["id"]
+
+
+def frames_until_pong(socket: Any) -> list[dict[str, Any]]:
+    socket.send_json({"type": "ping"})
+    frames = []
+    while (frame := socket.receive_json())["type"] != "pong":
+        frames.append(frame)
+    return frames
+
+
+async def test_a_seq_ahead_of_the_room_does_not_skip_the_kick(
+    http: httpx.AsyncClient, ws_client: TestClient
+) -> None:
+    alice, bob = await chatter(http, "alice"), await chatter(http, "bob")
+    room = await alice.room(name="team", e2e=False)
+    await alice.ok("POST", f"/qchat/rooms/{room['id']}/invites", 201, json={"did": bob.did})
+    await bob.ok("POST", f"/qchat/rooms/{room['id']}/join")
+    last = (await alice.say(room["id"], "before"))["seq"]
+    with ws_client.websocket_connect(
+        "/qchat/ws", headers={"Authorization": f"Bearer {await bob.session()}"}
+    ) as socket:
+        assert socket.receive_json()["type"] == "ready"
+        # Bob claims to have seen the next event already: the one that will remove him.
+        socket.send_json({"type": "subscribe", "rooms": {room["id"]: last + 1}})
+        frames_until_pong(socket)
+        await alice.ok("POST", f"/qchat/rooms/{room['id']}/kick", 204, json={"did": bob.did})
+        secret = await alice.say(room["id"], "bob is gone")
+        seen = [f["event"]["seq"] for f in frames_until_pong(socket) if f["type"] == "event"]
+        assert secret["seq"] not in seen
+
+
+async def test_an_ended_session_stops_receiving(
+    http: httpx.AsyncClient, ws_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anarq.qchat import ws
+
+    monkeypatch.setattr(ws, "SESSION_RECHECK_SECONDS", 0.0)
+    alice, bob = await chatter(http, "alice"), await chatter(http, "bob")
+    room = await alice.room(kind="direct", peer=bob.did, e2e=False)
+    token = await bob.session()
+    with ws_client.websocket_connect(
+        "/qchat/ws", headers={"Authorization": f"Bearer {token}"}
+    ) as socket:
+        assert socket.receive_json()["type"] == "ready"
+        socket.send_json({"type": "subscribe", "rooms": {room["id"]: 0}})
+        frames_until_pong(socket)
+        out = await http.delete(
+            "/squid/sessions/current", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert out.status_code == 204
+        await alice.say(room["id"], "after logout")
+        socket.send_json({"type": "ping"})
+        frame = socket.receive()
+        assert frame["type"] == "websocket.close" and frame["code"] == 4401
+
+
+async def test_malformed_frames_get_an_error_and_the_connection_lives(
+    http: httpx.AsyncClient, ws_client: TestClient
+) -> None:
+    bob = await chatter(http, "bob")
+    with ws_client.websocket_connect(
+        "/qchat/ws", headers={"Authorization": f"Bearer {await bob.session()}"}
+    ) as socket:
+        assert socket.receive_json()["type"] == "ready"
+        socket.send_json({"type": "typing", "room": ["not", "a", "room"]})
+        socket.send_text("not json")
+        socket.send_bytes(b"\x00binary")
+        errors = frames_until_pong(socket)
+        assert [f["code"] for f in errors] == ["qchat.bad_frame"] * 3

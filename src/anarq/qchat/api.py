@@ -10,8 +10,9 @@ from fastapi.websockets import WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from anarq.gateway.auth import MAX_CREDENTIAL_CHARS, caller
-from anarq.kernel.guard import Context
+from anarq.gateway.auth import AUTH_RESOURCE, MAX_CREDENTIAL_CHARS, caller
+from anarq.kernel.errors import AnarqError
+from anarq.kernel.guard import ANONYMOUS, Context
 from anarq.qchat.models import (
     CreateRoom,
     EditRequest,
@@ -219,32 +220,52 @@ async def websocket(socket: WebSocket) -> None:
     """Live chat. Authenticate with `Authorization: Bearer <session>` on the handshake or a
     first frame `{"type": "auth", "token": …}`; see docs/qchat.md for the protocol."""
     await socket.accept()
-    ctx = await _authenticate(socket)
-    if ctx is None:
+    signed_in = await _authenticate(socket)
+    if signed_in is None:
         await socket.send_json({"type": "error", "code": "unauthenticated", "detail": "sign in"})
         await socket.close(code=4401)
         return
     state = socket.app.state
     if getattr(state, "qchat_hub", None) is None:
         state.qchat_hub = Hub(state.node.service("qchat"))
+    ctx, token = signed_in
     with contextlib.suppress(WebSocketDisconnect):
-        await state.qchat_hub.serve(socket, ctx)
+        await state.qchat_hub.serve(socket, ctx, token)
 
 
-async def _authenticate(socket: WebSocket) -> Context | None:
+async def _authenticate(socket: WebSocket) -> tuple[Context, str] | None:
+    """The session's context and token, or None. The address passes the gateway's door
+    (rate limit, lockout) first, and a refused token counts as a failed sign-in."""
+    door = socket.app.state.door
+    address = socket.client.host if socket.client else "unknown"
+    if door is not None:
+        try:
+            door.admit_address(address)
+        except AnarqError:
+            return None
     header = socket.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     if token is None:
         try:
             first = await asyncio.wait_for(socket.receive_json(), AUTH_WAIT_SECONDS)
-        except (TimeoutError, ValueError, WebSocketDisconnect):
+        except (TimeoutError, ValueError, KeyError, WebSocketDisconnect):
             return None
         if isinstance(first, dict) and first.get("type") == "auth":
             token = first.get("token")
-    if not isinstance(token, str) or not token or len(token) > MAX_CREDENTIAL_CHARS:
-        return None
-    for authenticator in socket.app.state.authenticators:
-        actor = await run_in_threadpool(authenticator.authenticate_bearer, token)
-        if actor is not None and actor.kind == "identity":
-            return Context(actor=actor)
+    if isinstance(token, str) and token and len(token) <= MAX_CREDENTIAL_CHARS:
+        for authenticator in socket.app.state.authenticators:
+            actor = await run_in_threadpool(authenticator.authenticate_bearer, token)
+            if actor is not None and actor.kind == "identity":
+                if door is not None:
+                    try:
+                        door.admit_identity(actor.id)
+                    except AnarqError:
+                        return None
+                    door.authentication_succeeded(address)
+                return Context(actor=actor), token
+    refused = Context(actor=ANONYMOUS)
+    guard = socket.app.state.node.kernel.guard
+    await run_in_threadpool(guard.record, refused, "execute", AUTH_RESOURCE, "deny")
+    if door is not None:
+        await run_in_threadpool(door.authentication_failed, address, "no valid session")
     return None

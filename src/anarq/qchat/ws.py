@@ -11,28 +11,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 from collections import defaultdict
 from typing import Any
 
 from fastapi import WebSocket
+from fastapi.websockets import WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from anarq.kernel.errors import AnarqError
 from anarq.kernel.guard import Context
 from anarq.qchat.models import Event
 from anarq.qchat.service import ChatService
-from anarq.qchat.timeline import room_resource
 
 QUEUE_MAX = 1024  # a client this far behind is dropped; it resumes from its last seq
 CATCH_UP_BATCH = 200
 ROOMS_PER_CONNECTION_MAX = 500
 EPHEMERAL = ("typing", "presence")
+# How stale the proof of a live session may get before the next frame out re-checks it:
+# a session that ends (logout, expiry, a revoked identity) stops receiving within this.
+SESSION_RECHECK_SECONDS = 30.0
+CLOSE_UNAUTHENTICATED = 4401
 
 
 class Connection:
-    def __init__(self, socket: WebSocket, ctx: Context) -> None:
+    def __init__(self, socket: WebSocket, ctx: Context, token: str) -> None:
         self.socket = socket
         self.ctx = ctx
+        self.token = token
+        self.checked_at = time.monotonic()
         self.did = ctx.actor.id
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_MAX)
         self.sent: dict[str, int] = {}
@@ -61,20 +69,33 @@ class Hub:
         for connection in list(self.rooms.get(payload["room"], ())):
             connection.offer(payload)
 
-    async def serve(self, socket: WebSocket, ctx: Context) -> None:
-        """Run one authenticated connection until the client goes."""
+    async def serve(self, socket: WebSocket, ctx: Context, token: str) -> None:
+        """Run one connection, signed in with the session `token`, until the client goes."""
         self.loop = asyncio.get_running_loop()
-        connection = Connection(socket, ctx)
+        connection = Connection(socket, ctx, token)
         await socket.send_json({"type": "ready", "did": connection.did})
         sender = asyncio.create_task(self._send_loop(connection))
         try:
             while True:
-                message = await socket.receive_json()
-                await self._handle(connection, message)
+                await self._handle(connection, await self._receive(socket))
         finally:
             sender.cancel()
             for room_id in list(connection.sent):
                 self._leave(connection, room_id, presence=True)
+
+    @staticmethod
+    async def _receive(socket: WebSocket) -> Any:
+        """The next frame as JSON; None for one that is not JSON text (answered as bad)."""
+        message = await socket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
 
     async def _handle(self, connection: Connection, message: Any) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
@@ -87,7 +108,7 @@ class Hub:
                 await self._subscribe(connection, str(room_id), after)
         elif kind == "unsubscribe" and isinstance(message.get("room"), str):
             self._leave(connection, message["room"], presence=True)
-        elif kind == "typing" and message.get("room") in connection.sent:
+        elif kind == "typing" and _room_in(message.get("room"), connection.sent):
             self._ephemeral(connection, "typing", message["room"])
         elif kind == "ping":
             connection.offer({"type": "pong"})
@@ -99,18 +120,21 @@ class Hub:
             await self._error(connection, "qchat.bad_frame", "a room's last seq is an integer")
             return
         try:
-            await run_in_threadpool(self._may_read, connection.ctx, room_id)
+            last_seq = await run_in_threadpool(self._may_read, connection.ctx, room_id)
         except AnarqError as exc:
             await self._error(connection, exc.code, exc.detail, room=room_id)
             return
-        connection.sent[room_id] = after
+        # Never ahead of the room: a claimed seq past its end would skip (unseen) the event
+        # that removes this member, and with it the end of the subscription.
+        connection.sent[room_id] = min(after, last_seq)
         self.rooms[room_id].add(connection)
         connection.offer({"type": "catch_up", "room": room_id})
         self._ephemeral(connection, "presence", room_id, status="online")
 
-    def _may_read(self, ctx: Context, room_id: str) -> None:
-        self.chat.room_row(room_id)
-        self.chat.k.check(ctx, "read", room_resource(room_id))
+    def _may_read(self, ctx: Context, room_id: str) -> int:
+        """The room's last seq, if the caller may read it (a joined member with `read`)."""
+        self.chat.require_reader(ctx, room_id)
+        return int(self.chat.room_row(room_id)["last_seq"])
 
     def _leave(self, connection: Connection, room_id: str, *, presence: bool) -> None:
         self.rooms.get(room_id, set()).discard(connection)
@@ -129,6 +153,10 @@ class Hub:
         socket = connection.socket
         while True:
             item = await connection.queue.get()
+            if not await self._signed_in(connection):
+                with contextlib.suppress(Exception):
+                    await socket.close(code=CLOSE_UNAUTHENTICATED, reason="the session has ended")
+                return
             if connection.overflowed:
                 with contextlib.suppress(Exception):
                     await socket.close(code=1013, reason="too far behind: resume from your seq")
@@ -141,6 +169,17 @@ class Hub:
                 continue
             else:
                 await socket.send_json(item)
+
+    async def _signed_in(self, connection: Connection) -> bool:
+        """Whether the connection's session still stands (checked again when stale)."""
+        if time.monotonic() - connection.checked_at < SESSION_RECHECK_SECONDS:
+            return True
+        for authenticator in connection.socket.app.state.authenticators:
+            actor = await run_in_threadpool(authenticator.authenticate_bearer, connection.token)
+            if actor is not None and actor.kind == "identity" and actor.id == connection.did:
+                connection.checked_at = time.monotonic()
+                return True
+        return False
 
     async def _send_events(
         self, connection: Connection, room_id: str, event: dict[str, Any] | None
@@ -177,3 +216,7 @@ class Hub:
             and row["body"] in ("left", "kicked", "banned")
         ):
             self._leave(connection, room_id, presence=False)
+
+
+def _room_in(room: Any, rooms: dict[str, int]) -> bool:
+    return isinstance(room, str) and room in rooms
