@@ -348,3 +348,23 @@ async def test_export_and_erase_the_mailbox(node: Node, alice: Mailer, bob: Mail
     erased = svc.erase_subject(Context.system(), alice.did)
     assert erased["messages_deleted"] == 1
     assert row_counts(node)["qmail_messages"] == 0
+
+
+async def test_a_resent_envelope_is_refused_and_the_original_stays(
+    alice: Mailer, bob: Mailer
+) -> None:
+    sent = await alice.sent([bob.did], "original", "keep me")
+    envelope = (await bob.send("GET", f"/qmail/messages/{sent['id']}/sealed")).content
+    text = base64.urlsafe_b64encode(envelope).decode()
+    resent = await bob.send("POST", "/qmail/messages", json={"to": [bob.did], "envelope": text})
+    assert resent.status_code == 409, resent.text
+    # Had it been taken, deleting that copy for good would take the shared envelope with it.
+    if resent.status_code == 201:
+        await bob.send("DELETE", f"/qmail/messages/{resent.json()['id']}?forever=true")
+    assert (await alice.open(sent["id"]))["body"] == "keep me"
+
+
+async def test_an_expiry_without_a_time_zone_is_a_400(alice: Mailer, bob: Mailer) -> None:
+    response = await alice.send_mail([bob.did], "tz", expires_at="2999-01-01T00:00:00")
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -27,6 +27,7 @@ from anarq.kernel.db import insert_ignore
 from anarq.kernel.errors import (
     AnarqError,
     BadRequest,
+    Conflict,
     Forbidden,
     NotFound,
     Unauthenticated,
@@ -83,6 +84,10 @@ class UnknownRecipient(BadRequest):
     code = "qmail.unknown_recipient"
 
 
+class EnvelopeReused(Conflict):
+    code = "qmail.envelope_reused"
+
+
 def message_resource(message_id: str) -> str:
     return f"qmail:message:{message_id}"
 
@@ -137,7 +142,9 @@ class MailService:
 
         Refused: an unknown or revoked recipient, an envelope that is not a Qlock sealed
         envelope sealed to every recipient and the sender, more than `MESSAGE_MAX_BYTES`,
-        a reply to a message the sender does not have, an expiry in the past.
+        a reply to a message the sender does not have, an expiry in the past or without a
+        time zone, an envelope the node already holds (a sealed message is sent once: a
+        copy would share its blob, and deleting one would take the other's content).
         """
         sender = self._owner(ctx)
         recipients = list(dict.fromkeys([*request.to, *request.cc]))
@@ -146,14 +153,18 @@ class MailService:
         self._require_sealed_to(envelope, [sender, *routes])
         now = self.k.clock.now()
         expires_at = request.expires_at
+        if expires_at is not None and expires_at.utcoffset() is None:
+            raise BadRequest("expires_at needs a time zone (RFC 3339, e.g. …Z)")
         if expires_at is not None and not now < expires_at <= now + EXPIRY_MAX:
             raise BadRequest(f"expires_at must be in the future, within {EXPIRY_MAX.days} days")
         parent = self._entry(sender, request.in_reply_to) if request.in_reply_to else None
+        digest = envelope_digest(envelope)
+        self._require_new_envelope(digest)
         message_id = new_id()
         outgoing = Outgoing(
             message_id=message_id,
             sender=sender,
-            digest=envelope_digest(envelope),
+            digest=digest,
             thread_id=parent["thread_id"] if parent is not None else message_id,
             in_reply_to=request.in_reply_to,
             sent_at=now,
@@ -174,9 +185,18 @@ class MailService:
                     correlation_id=ctx.correlation_id or ctx.request_id,
                 )
         except BaseException:
-            self._delete_blob(blob.cid)
+            with self.k.db.read() as conn:
+                if not self._blob_held(conn, blob.cid):
+                    self._delete_blob(blob.cid)
             raise
         return self.message(ctx, message_id)
+
+    def _require_new_envelope(self, digest: str) -> None:
+        m = tables.messages
+        with self.k.db.read() as conn:
+            held = conn.execute(select(m.c.id).where(m.c.digest == digest).limit(1)).first()
+        if held is not None:
+            raise EnvelopeReused("this sealed envelope was already sent: seal the message anew")
 
     def _route(self, did: str) -> Delivery:
         for delivery in self.deliveries:
@@ -621,7 +641,13 @@ class MailService:
         for table in (tables.labels, tables.entries, tables.receipts):
             tx.execute(delete(table).where(table.c.message_id == message_id))
         tx.execute(delete(m).where(m.c.id == message_id))
-        return cid
+        return cid if cid is not None and not self._blob_held(tx, cid) else None
+
+    @staticmethod
+    def _blob_held(conn: Connection, cid: str) -> bool:
+        """Whether a message still names the blob (envelopes are content-addressed)."""
+        m = tables.messages
+        return conn.execute(select(m.c.id).where(m.c.blob_cid == cid).limit(1)).first() is not None
 
     def _delete_blob(self, cid: str) -> None:
         with contextlib.suppress(NotFound):
