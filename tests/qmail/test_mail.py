@@ -250,6 +250,9 @@ async def test_receipts_are_signed_and_in_the_audit_log(
     forged = sign_receipt(SigningKey.generate(hybrid=False), read)
     refused = await bob.send("POST", f"/qmail/messages/{sent['id']}/read", json={"receipt": forged})
     assert refused.status_code == 400, refused.text
+    padded = sign_receipt(bob.signer.key, {**read, "note": "x" * 1000})
+    extra = await bob.send("POST", f"/qmail/messages/{sent['id']}/read", json={"receipt": padded})
+    assert extra.status_code == 400 and "note" in extra.json()["detail"]
     given = await bob.send("POST", f"/qmail/messages/{sent['id']}/read", json={"receipt": signed})
     assert given.status_code == 200 and given.json()["read_at"] is not None
     again = await bob.send("POST", f"/qmail/messages/{sent['id']}/read", json={"receipt": signed})

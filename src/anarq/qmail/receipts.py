@@ -47,6 +47,9 @@ class Receipts:
             "recipient": owner,
             "issuer": owner,
         }
+        unknown = sorted(set(document) - {*expected, "time", "proof"})
+        if unknown:
+            raise BadRequest(f"a read receipt has no field {unknown[0][:40]!r}")
         for field, value in expected.items():
             if document.get(field) != value:
                 raise BadRequest(f"the read receipt's {field!r} must be {value!r}")

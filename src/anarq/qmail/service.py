@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from anarq.kernel import Kernel
 from anarq.kernel.blobs import put_bytes, read_bytes
@@ -184,10 +185,12 @@ class MailService:
                     subject=message_resource(message_id),
                     correlation_id=ctx.correlation_id or ctx.request_id,
                 )
-        except BaseException:
+        except BaseException as exc:
             with self.k.db.read() as conn:
                 if not self._blob_held(conn, blob.cid):
                     self._delete_blob(blob.cid)
+            if isinstance(exc, IntegrityError):  # the same envelope, sent at the same instant
+                self._require_new_envelope(digest)
             raise
         return self.message(ctx, message_id)
 

@@ -25,6 +25,10 @@ messages = Table(
     Column("sent_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=True),
 )
+# A sealed envelope is sent once (a copy would share its blob): unique, and what the
+# check before a send looks up.
+Index("ix_qmail_messages_digest", messages.c.digest, unique=True)
+Index("ix_qmail_messages_blob", messages.c.blob_cid)
 Index("ix_qmail_messages_thread", messages.c.thread_id)
 Index("ix_qmail_messages_expires", messages.c.expires_at)
 
