@@ -13,7 +13,8 @@ mode — `text` (full text, the yardstick), `semantic` (the query's vector again
 readable document's, one matrix product) and `hybrid` (both, fused) — as two callers:
 an identity owning a tenth of the documents, and the node's operator, who may read all
 of them (the worst case for semantic search, which scores every readable document).
-Queries are short phrases about the topics, mostly without the documents' words.
+Queries are short phrases about the topics, mostly without the documents' words; a
+query counts as answered right when its best hit is a note of its topic.
 """
 
 from __future__ import annotations
@@ -186,12 +187,15 @@ def measure(node: Node, ctx: Context, rng: random.Random, queries: int) -> dict[
             service.search(ctx, SearchQuery(q=q, mode=mode))
     timings: dict[str, list[float]] = {mode: [] for mode in MODES}
     hits: dict[str, int] = dict.fromkeys(MODES, 0)
+    on_topic: dict[str, int] = dict.fromkeys(MODES, 0)
     for q in plan:
+        topic = list(TOPICS)[QUERIES.index(q)]
         for mode in MODES:
             began = time.perf_counter()
             result = service.search(ctx, SearchQuery(q=q, mode=mode))
             timings[mode].append(time.perf_counter() - began)
             hits[mode] += bool(result.hits)
+            on_topic[mode] += bool(result.hits) and result.hits[0].title.startswith(topic)
     embedder = Embedder()
     query_vector: list[float] = []
     for q in plan:
@@ -202,6 +206,8 @@ def measure(node: Node, ctx: Context, rng: random.Random, queries: int) -> dict[
         **{f"{mode}_ms": latency_summary(timings[mode], "ms") for mode in MODES},
         "query_embedding_ms": latency_summary(query_vector, "ms"),
         "queries_with_hits": hits,
+        # The best hit is a note of the query's topic (QUERIES[i] is about TOPICS[i]).
+        "top_hit_on_topic": on_topic,
     }
 
 
