@@ -5,11 +5,20 @@ space-separated words in the `qindex_fts` table (title and body columns, bm25 ra
 the title weighing more); PostgreSQL gets a tsvector literal built here (title terms at
 weight A, body terms at weight B, positions kept for cover-density ranking) and a tsquery
 literal. A term is letters and digits only, so no quoting can be escaped.
+
+PostgreSQL ranks a match by reading its whole tsvector (about 8 µs each), so a query
+matching tens of thousands of documents cannot rank them all in time. It ranks at most
+`TS_CANDIDATES_MAX` candidates, chosen through the GIN indexes alone, in two tiers: first
+the documents that hold every query word *prominently* — in the title, or at least twice
+(`lead_vector`, a small stripped tsvector with its own GIN index) — then the other
+matches. A document outside the first tier mentions each matched term once, in its body,
+so it scores below nearly every first-tier document anyway: cutting the second tier
+first loses the least. Within a tier the cut follows storage order.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,9 +33,11 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     literal_column,
     select,
     table,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, TSQUERY, TSVECTOR
@@ -45,6 +56,12 @@ TS_WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"
 TS_NORMALIZATION = 1
 # PostgreSQL keeps at most this many positions of one lexeme.
 TS_POSITIONS_PER_TERM = 255
+# A term is prominent in a document (in its `lead_vector`) when it is in the title or
+# holds at least this many positions.
+TS_LEAD_MIN_POSITIONS = 2
+# Matches ranked by ts_rank_cd per search at most (about 10 ms of ranking); a search
+# matching more ranks the first tier first (see the module docstring).
+TS_CANDIDATES_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -61,9 +78,11 @@ class FullText(Protocol):
 
     def delete(self, tx: Connection, seqs: Sequence[int]) -> None: ...
 
-    def ranked(self, words: Sequence[WordMatch]) -> Select[tuple[int, float]]:
-        """`(seq, score)` of every document matching all `words`, higher scores better;
-        further WHERE clauses may name `qindex_documents` columns."""
+    def ranked(
+        self, words: Sequence[WordMatch], where: Sequence[ColumnElement[bool]]
+    ) -> Select[tuple[int, float]]:
+        """`(seq, score)` of documents matching all `words` and every clause of `where`
+        (on `qindex_documents` columns), higher scores better."""
         ...
 
 
@@ -90,14 +109,17 @@ class Fts5(FullText):
         if seqs:
             tx.execute(self._delete, [{"b_seq": seq} for seq in seqs])
 
-    def ranked(self, words: Sequence[WordMatch]) -> Select[tuple[int, float]]:
+    def ranked(
+        self, words: Sequence[WordMatch], where: Sequence[ColumnElement[bool]]
+    ) -> Select[tuple[int, float]]:
+        """Every match, ranked by bm25: FTS5 ranks from its own index, fast enough."""
         fts: ColumnElement[Any] = literal_column(tables.FULL_TEXT_TABLE)
         score = -func.bm25(fts, FTS_TITLE_WEIGHT, FTS_BODY_WEIGHT, type_=Float)
         d = tables.documents
         return (
             select(d.c.seq, score.label("score"))
             .select_from(self._fts.join(d, d.c.seq == self._fts.c.rowid))
-            .where(fts.op("MATCH")(bindparam("match", fts5_query(words))))
+            .where(fts.op("MATCH")(bindparam("match", fts5_query(words))), *where)
         )
 
 
@@ -113,34 +135,77 @@ def fts5_query(words: Sequence[WordMatch]) -> str:
 
 
 class Tsvector(FullText):
-    _vectors = table(tables.documents.name, column("seq"), column(tables.FULL_TEXT_COLUMN))
-    # Named by text in queries, so that it joins the `qindex_documents` of the caller's FROM.
+    _vectors = table(
+        tables.documents.name,
+        column("seq"),
+        column(tables.FULL_TEXT_COLUMN),
+        column(tables.LEAD_TEXT_COLUMN),
+    )
+    # Named by text in queries, so that they join the `qindex_documents` of the FROM.
     _vector: ColumnElement[Any] = literal_column(
         f"{tables.documents.name}.{tables.FULL_TEXT_COLUMN}"
     )
+    _lead: ColumnElement[Any] = literal_column(f"{tables.documents.name}.{tables.LEAD_TEXT_COLUMN}")
     _store = (
         update(_vectors)
         .where(_vectors.c.seq == bindparam("b_seq"))
-        .values({tables.FULL_TEXT_COLUMN: cast(bindparam("vector"), TSVECTOR)})
+        .values(
+            {
+                tables.FULL_TEXT_COLUMN: cast(bindparam("vector"), TSVECTOR),
+                tables.LEAD_TEXT_COLUMN: cast(bindparam("lead"), TSVECTOR),
+            }
+        )
     )
+
+    def __init__(self, candidates_max: int = TS_CANDIDATES_MAX) -> None:
+        assert candidates_max >= 1
+        self.candidates_max = candidates_max
 
     def write(self, tx: Connection, rows: Sequence[tuple[int, Analyzed]]) -> None:
         if rows:
-            tx.execute(self._store, [{"b_seq": seq, "vector": tsvector(doc)} for seq, doc in rows])
+            tx.execute(
+                self._store,
+                [
+                    {"b_seq": seq, "vector": tsvector(doc), "lead": lead_tsvector(doc)}
+                    for seq, doc in rows
+                ],
+            )
 
     def delete(self, tx: Connection, seqs: Sequence[int]) -> None:
-        return None  # the vector goes with its document row
+        return None  # the vectors go with their document row
 
-    def ranked(self, words: Sequence[WordMatch]) -> Select[tuple[int, float]]:
-        query = cast(bindparam("match", tsquery(words)), TSQUERY)
+    def ranked(
+        self, words: Sequence[WordMatch], where: Sequence[ColumnElement[bool]]
+    ) -> Select[tuple[int, float]]:
+        """At most `candidates_max` matches, prominent ones first, ranked by ts_rank_cd.
+
+        Each tier is a bitmap scan of a GIN index (ANDed with the B-tree indexes of
+        `where` where they apply) cut by LIMIT, so no match past the cut is read.
+        """
+        # Written into the statement: a tsquery bound as a parameter lets psycopg prepare
+        # the statement after a few runs, and PostgreSQL's generic plan for `@@ $1`
+        # guesses a rare word (a plan ten times slower for common ones). Terms are
+        # letters and digits only, and SQLAlchemy quotes the literal.
+        query = cast(bindparam("match", tsquery(words), literal_execute=True), TSQUERY)
+        d = tables.documents
+        prominent = self._lead.op("@@")(query)
+        first = select(d.c.seq, literal(1).label("tier")).where(prominent, *where)
+        second = select(d.c.seq, literal(2).label("tier")).where(
+            self._vector.op("@@")(query), ~prominent, *where
+        )
+        candidates = (
+            union_all(first.limit(self.candidates_max), second.limit(self.candidates_max))
+            .order_by("tier")
+            .limit(self.candidates_max)
+            .subquery("candidates")
+        )
         weights: ColumnElement[Any] = literal_column(f"'{TS_WEIGHTS}'::float4[]")
         # ts_rank_cd gives a float4, which psycopg reads back rounded: as float8, the score
         # a cursor carries compares exactly with the one the next page computes.
         score: ColumnElement[float] = cast(
             func.ts_rank_cd(weights, self._vector, query, TS_NORMALIZATION), DOUBLE_PRECISION
         )
-        d = tables.documents
-        return select(d.c.seq, score.label("score")).where(self._vector.op("@@")(query))
+        return select(d.c.seq, score.label("score")).join(candidates, candidates.c.seq == d.c.seq)
 
 
 def tsvector(doc: Analyzed) -> str:
@@ -154,6 +219,19 @@ def tsvector(doc: Analyzed) -> str:
         f"'{_checked(term)}':{','.join(held[:TS_POSITIONS_PER_TERM])}"
         for term, held in positions.items()
     )
+
+
+def lead_tsvector(doc: Analyzed) -> str:
+    """The stripped tsvector literal of a document's prominent terms: those of its title
+    and those it holds at least `TS_LEAD_MIN_POSITIONS` times (`'plan' 'mars'`)."""
+    counts = Counter(doc.title)
+    counts.update(doc.body)
+    prominent = set(doc.title) | {
+        term
+        for term, held in counts.items()
+        if min(held, TS_POSITIONS_PER_TERM) >= TS_LEAD_MIN_POSITIONS
+    }
+    return " ".join(f"'{_checked(term)}'" for term in sorted(prominent))
 
 
 def tsquery(words: Sequence[WordMatch]) -> str:

@@ -526,10 +526,9 @@ class QindexService:
     ) -> Select[Any]:
         """One page (plus one row, to know if more follow) of readable matches, best first.
 
-        Ranking every match comes first; the bodies are read for the page's rows only.
+        Ranking comes first; the bodies are read for the page's rows only.
         """
-        ranked = self.full_text.ranked(matches)
-        scored = ranked.where(*_filters(query, reach)).subquery("scored")
+        scored = self.full_text.ranked(matches, _filters(query, reach)).subquery("scored")
         page = select(scored.c.seq, scored.c.score)
         if after is not None:
             score, seq = after
