@@ -8,12 +8,13 @@ literal. A term is letters and digits only, so no quoting can be escaped.
 
 PostgreSQL ranks a match by reading its whole tsvector (about 8 µs each), so a query
 matching tens of thousands of documents cannot rank them all in time. It ranks at most
-`TS_CANDIDATES_MAX` candidates, chosen through the GIN indexes alone, in two tiers: first
+`TS_CANDIDATES_MAX` candidates, chosen through the GIN indexes alone, in tiers: first
 the documents that hold every query word *prominently* — in the title, or at least twice
-(`lead_vector`, a small stripped tsvector with its own GIN index) — then the other
-matches. A document outside the first tier mentions each matched term once, in its body,
-so it scores below nearly every first-tier document anyway: cutting the second tier
-first loses the least. Within a tier the cut follows storage order.
+(`lead_vector`, a small stripped tsvector with its own GIN index) — then, when the last
+word also matches as a prefix, those holding every word whole (`plan` before `planet`),
+then the other matches. A document outside the first tier mentions each matched term
+once, in its body, so it scores below nearly every first-tier document anyway: cutting
+the later tiers first loses the least. Within a tier the cut follows storage order.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ TS_CANDIDATES_MAX = 1000
 
 @dataclass(frozen=True)
 class WordMatch:
-    """One query word: the document must hold one of `exact`, or a term starting with
-    `prefix`."""
+    """One query word: the document must hold one of `exact` (the word as typed first,
+    then its near terms), or a term starting with `prefix`."""
 
     exact: tuple[str, ...]
     prefix: str | None = None
@@ -188,16 +189,23 @@ class Tsvector(FullText):
         # letters and digits only, and SQLAlchemy quotes the literal.
         query = cast(bindparam("match", tsquery(words), literal_execute=True), TSQUERY)
         d = tables.documents
+        matching = self._vector.op("@@")(query)
         prominent = self._lead.op("@@")(query)
-        first = select(d.c.seq, literal(1).label("tier")).where(prominent, *where)
-        second = select(d.c.seq, literal(2).label("tier")).where(
-            self._vector.op("@@")(query), ~prominent, *where
-        )
-        candidates = (
-            union_all(first.limit(self.candidates_max), second.limit(self.candidates_max))
-            .order_by("tier")
+        tiers = [prominent]
+        if any(word.prefix is not None for word in words):
+            # The words (or their near terms) as whole words, not only as a prefix.
+            whole = tsquery([WordMatch(word.exact) for word in words])
+            whole_words = cast(bindparam("whole", whole, literal_execute=True), TSQUERY)
+            tiers.append(self._vector.op("@@")(whole_words))
+        tiers.append(matching)
+        branches = [
+            select(d.c.seq, literal(n).label("tier"))
+            .where(tier, *(~earlier for earlier in tiers[:n]), *where)
             .limit(self.candidates_max)
-            .subquery("candidates")
+            for n, tier in enumerate(tiers)
+        ]
+        candidates = (
+            union_all(*branches).order_by("tier").limit(self.candidates_max).subquery("candidates")
         )
         weights: ColumnElement[Any] = literal_column(f"'{TS_WEIGHTS}'::float4[]")
         # ts_rank_cd gives a float4, which psycopg reads back rounded: as float8, the score
