@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Float,
+    MetaData,
     Select,
+    Table,
     bindparam,
     cast,
     column,
@@ -39,7 +42,6 @@ from sqlalchemy import (
     select,
     table,
     union_all,
-    update,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, TSQUERY, TSVECTOR
 from sqlalchemy.engine import Connection
@@ -75,6 +77,12 @@ class WordMatch:
 
 
 class FullText(Protocol):
+    # The table document rows are written through, and the values of its columns that
+    # belong to this engine (a document is written once, with them).
+    documents: Table
+
+    def columns(self, doc: Analyzed) -> dict[str, str]: ...
+
     def write(self, tx: Connection, rows: Sequence[tuple[int, Analyzed]]) -> None: ...
 
     def delete(self, tx: Connection, seqs: Sequence[int]) -> None: ...
@@ -95,6 +103,10 @@ def _checked(term: str) -> str:
 class Fts5(FullText):
     _fts = table(tables.FULL_TEXT_TABLE, column("rowid"), column("title"), column("body"))
     _delete = delete(_fts).where(_fts.c.rowid == bindparam("b_seq"))
+    documents = tables.documents
+
+    def columns(self, doc: Analyzed) -> dict[str, str]:
+        return {}  # FTS5 keeps its own table, written by `write`
 
     def write(self, tx: Connection, rows: Sequence[tuple[int, Analyzed]]) -> None:
         if rows:
@@ -136,41 +148,28 @@ def fts5_query(words: Sequence[WordMatch]) -> str:
 
 
 class Tsvector(FullText):
-    _vectors = table(
-        tables.documents.name,
-        column("seq"),
-        column(tables.FULL_TEXT_COLUMN),
-        column(tables.LEAD_TEXT_COLUMN),
-    )
+    # `qindex_documents` with the vector columns migrations add on PostgreSQL only.
+    documents = tables.documents.to_metadata(MetaData())
+    documents.append_column(Column(tables.FULL_TEXT_COLUMN, TSVECTOR, nullable=False))
+    documents.append_column(Column(tables.LEAD_TEXT_COLUMN, TSVECTOR, nullable=False))
     # Named by text in queries, so that they join the `qindex_documents` of the FROM.
     _vector: ColumnElement[Any] = literal_column(
         f"{tables.documents.name}.{tables.FULL_TEXT_COLUMN}"
     )
     _lead: ColumnElement[Any] = literal_column(f"{tables.documents.name}.{tables.LEAD_TEXT_COLUMN}")
-    _store = (
-        update(_vectors)
-        .where(_vectors.c.seq == bindparam("b_seq"))
-        .values(
-            {
-                tables.FULL_TEXT_COLUMN: cast(bindparam("vector"), TSVECTOR),
-                tables.LEAD_TEXT_COLUMN: cast(bindparam("lead"), TSVECTOR),
-            }
-        )
-    )
 
     def __init__(self, candidates_max: int = TS_CANDIDATES_MAX) -> None:
         assert candidates_max >= 1
         self.candidates_max = candidates_max
 
+    def columns(self, doc: Analyzed) -> dict[str, str]:
+        return {
+            tables.FULL_TEXT_COLUMN: tsvector(doc),
+            tables.LEAD_TEXT_COLUMN: lead_tsvector(doc),
+        }
+
     def write(self, tx: Connection, rows: Sequence[tuple[int, Analyzed]]) -> None:
-        if rows:
-            tx.execute(
-                self._store,
-                [
-                    {"b_seq": seq, "vector": tsvector(doc), "lead": lead_tsvector(doc)}
-                    for seq, doc in rows
-                ],
-            )
+        return None  # the vectors went in with their document row
 
     def delete(self, tx: Connection, seqs: Sequence[int]) -> None:
         return None  # the vectors go with their document row

@@ -169,29 +169,42 @@ class QindexService:
         deltas: dict[str, int] = {}
         for row in old:
             _tally(deltas, Analyzed.of(row.title, row.body), -1)
+        analyzed = {r: Analyzed.of(doc.title, doc.text) for r, doc in latest.items()}
+        for doc in analyzed.values():
+            _tally(deltas, doc, +1)
+        # Written with the engine's columns (PostgreSQL's vectors), so each row once.
+        written = self.full_text.documents
         now = self.k.clock.now()
         seqs = {row.resource: row.seq for row in old}
-        fresh = [_row(doc, now) for resource, doc in latest.items() if resource not in seqs]
+        fresh = [
+            {**_row(doc, now), **self.full_text.columns(analyzed[resource])}
+            for resource, doc in latest.items()
+            if resource not in seqs
+        ]
         if fresh:
-            inserted = tx.execute(insert(_d).returning(_d.c.seq, _d.c.resource), fresh)
+            inserted = tx.execute(
+                insert(written).returning(written.c.seq, written.c.resource), fresh
+            )
             seqs.update({row.resource: row.seq for row in inserted})
         if old:
-            replaced = [{**_row(latest[row.resource], now), "b_seq": row.seq} for row in old]
+            replaced = [
+                {
+                    **_row(latest[row.resource], now),
+                    **self.full_text.columns(analyzed[row.resource]),
+                    "b_seq": row.seq,
+                }
+                for row in old
+            ]
             tx.execute(
-                update(_d)
-                .where(_d.c.seq == bindparam("b_seq"))
+                update(written)
+                .where(written.c.seq == bindparam("b_seq"))
                 .values({name: bindparam(name) for name in replaced[0] if name != "b_seq"}),
                 replaced,
             )
             self.full_text.delete(tx, [row.seq for row in old])
             # A new text needs a new vector: the embedder finds the document pending.
             tx.execute(delete(_v).where(_v.c.seq.in_([row.seq for row in old])))
-        analyzed = []
-        for resource, document in latest.items():
-            doc = Analyzed.of(document.title, document.text)
-            _tally(deltas, doc, +1)
-            analyzed.append((seqs[resource], doc))
-        self.full_text.write(tx, analyzed)
+        self.full_text.write(tx, [(seqs[r], doc) for r, doc in analyzed.items()])
         self.vocabulary.count(tx, {t: n for t, n in deltas.items() if n})
 
     def remove_document(self, tx: Connection, resource: str) -> bool:
