@@ -14,7 +14,8 @@ the documents that hold every query word *prominently* — in the title, or at l
 word also matches as a prefix, those holding every word whole (`plan` before `planet`),
 then the other matches. A document outside the first tier mentions each matched term
 once, in its body, so it scores below nearly every first-tier document anyway: cutting
-the later tiers first loses the least. Within a tier the cut follows storage order.
+the later tiers first loses the least. Each tier offers its first candidates in storage
+order, and a document in several tiers counts in its best.
 """
 
 from __future__ import annotations
@@ -180,7 +181,8 @@ class Tsvector(FullText):
         """At most `candidates_max` matches, prominent ones first, ranked by ts_rank_cd.
 
         Each tier is a bitmap scan of a GIN index (ANDed with the B-tree indexes of
-        `where` where they apply) cut by LIMIT, so no match past the cut is read.
+        `where` where they apply) cut by LIMIT, so no match past the cut is read, and
+        the cut is the same on every page (ties broken by `seq`).
         """
         # Written into the statement: a tsquery bound as a parameter lets psycopg prepare
         # the statement after a few runs, and PostgreSQL's generic plan for `@@ $1`
@@ -197,14 +199,24 @@ class Tsvector(FullText):
             whole_words = cast(bindparam("whole", whole, literal_execute=True), TSQUERY)
             tiers.append(self._vector.op("@@")(whole_words))
         tiers.append(matching)
-        branches = [
-            select(d.c.seq, literal(n).label("tier"))
-            .where(tier, *(~earlier for earlier in tiers[:n]), *where)
-            .limit(self.candidates_max)
-            for n, tier in enumerate(tiers)
-        ]
+        # Each tier's first `candidates_max` in storage order; a document in several
+        # counts in its best. No tier tests what its GIN bitmap already decided, so none
+        # reads a tsvector.
+        every = union_all(
+            *(
+                select(d.c.seq, literal(n).label("tier"))
+                .where(tier, *where)
+                .limit(self.candidates_max)
+                for n, tier in enumerate(tiers)
+            )
+        ).subquery("tiers")
+        best = func.min(every.c.tier)
         candidates = (
-            union_all(*branches).order_by("tier").limit(self.candidates_max).subquery("candidates")
+            select(every.c.seq)
+            .group_by(every.c.seq)
+            .order_by(best, every.c.seq)
+            .limit(self.candidates_max)
+            .subquery("candidates")
         )
         weights: ColumnElement[Any] = literal_column(f"'{TS_WEIGHTS}'::float4[]")
         # ts_rank_cd gives a float4, which psycopg reads back rounded: as float8, the score
