@@ -141,7 +141,7 @@ def test_pages_walk_the_ranked_candidates_once_each(node: Node, qindex: QindexSe
     assert len(set(seen)) == len(seen)
 
 
-def test_migration_0019_fills_prominent_terms_as_indexing_does(
+def test_migration_0026_fills_prominent_terms_as_indexing_does(
     postgres: PostgresDatabases,
 ) -> None:
     name = postgres.empty()

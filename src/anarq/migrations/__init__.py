@@ -10,7 +10,7 @@ def include_object(
 ) -> bool:
     """Alembic's `include_object` hook: False for objects no Core table declares.
 
-    Those are full-text objects migrations 0015 and 0019 make for one dialect: Qindex's
+    Those are full-text objects migrations 0015 and 0026 make for one dialect: Qindex's
     FTS5 table (with the shadow tables SQLite keeps for it), and on PostgreSQL its
     tsvector columns with their GIN indexes and the pattern index on `resource`.
     Everything else is compared as usual.

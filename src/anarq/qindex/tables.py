@@ -4,7 +4,7 @@ vectors for semantic search, and pointers.
 The full-text index itself is not a Core table. Embedded (SQLite) it is the FTS5
 virtual table `qindex_fts` (rowid = `qindex_documents.seq`); in cluster mode
 (PostgreSQL) it is the `search_vector` tsvector column of `qindex_documents` and its GIN
-index. Both are created by migration 0015 for their dialect only (0019 adds the
+index. Both are created by migration 0015 for their dialect only (0026 adds the
 PostgreSQL search helpers below), and the migration environment leaves them out of the
 code-versus-schema comparison (`anarq.migrations.include_object`).
 """
@@ -31,7 +31,7 @@ MODEL_MAX = 60
 FULL_TEXT_TABLE = "qindex_fts"
 FULL_TEXT_COLUMN = "search_vector"
 FULL_TEXT_INDEX = "ix_qindex_documents_search_vector"
-# Made by migration 0019 on PostgreSQL: the prominent terms (title, or held twice) as a
+# Made by migration 0026 on PostgreSQL: the prominent terms (title, or held twice) as a
 # stripped tsvector with its own GIN index, and a pattern index on `resource` so that
 # Qonsent's pattern grants (`LIKE 'qdrive:file:%'`) are index scans.
 LEAD_TEXT_COLUMN = "lead_vector"

@@ -17,7 +17,7 @@ PostgreSQL only:
 
 SQLite (FTS5) is unchanged.
 
-Revision ID: 0019
+Revision ID: 0026
 Revises: 0025
 Create Date: 2026-11-25 09:00:00.000000
 """
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0019"
+revision = "0026"
 down_revision = "0025"
 branch_labels = None
 depends_on = None
