@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +335,34 @@ async def test_racing_joins_leave_no_grant_behind_a_kick(
     # No grant of the racing joins outlives the kick.
     decision = node.service("qonsent").check(carol.did, "read", f"qchat:room:{room_id}")
     assert not decision.allowed, decision
+
+
+async def test_privacy_export_has_my_chat_and_erasure_leaves_and_tombstones(
+    node: Node, alice: Chatter, bob: Chatter
+) -> None:
+    room_id = await group(alice, bob)
+    await bob.say(room_id, "bob's secret plan")
+    await alice.say(room_id, "alice answers")
+
+    exported = await bob.send("GET", "/privacy/export")
+    assert exported.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(exported.content))
+    names = archive.namelist()
+    rooms = json.loads(archive.read(next(n for n in names if n.endswith("qchat/rooms.json"))))
+    assert [(r["id"], r["state"]) for r in rooms] == [(room_id, "joined")]
+    sent = json.loads(archive.read(next(n for n in names if n.endswith("qchat/sent-events.json"))))
+    assert [e["body"] for e in sent if e["kind"] == "message"] == ["bob's secret plan"]
+
+    erased = await bob.send("POST", "/privacy/erase", json={"confirm": bob.did})
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"]["qchat"] == {"rooms_left": 1, "events_tombstoned": 1}
+    history = (await alice.events(room_id))["events"]
+    bobs = [e for e in history if e["sender"] == bob.did and e["kind"] == "message"]
+    assert [(e["body"], e["deleted_at"] is not None) for e in bobs] == [(None, True)]
+    assert any(e["kind"] == "message" and e["body"] == "alice answers" for e in history)
+    members = await alice.ok("GET", f"/qchat/rooms/{room_id}/members")
+    assert {m["did"]: m["state"] for m in members}[bob.did] == "left"
+    with node.kernel.db.read() as conn:
+        assert not conn.execute(
+            select(tables.events.c.seq).where(tables.events.c.body.contains("secret plan"))
+        ).first()

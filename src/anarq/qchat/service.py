@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select, update
@@ -25,7 +26,8 @@ from anarq.kernel.db import insert_ignore
 from anarq.kernel.errors import AnarqError, BadRequest, Conflict, Forbidden, NotFound
 from anarq.kernel.guard import Context
 from anarq.kernel.ids import is_ulid, new_id
-from anarq.qchat import tables
+from anarq.kernel.subject import ExportItem
+from anarq.qchat import subject, tables
 from anarq.qchat.live import Live
 from anarq.qchat.models import CreateRoom, Member, Room
 from anarq.qchat.timeline import Timeline, append_event, room_resource
@@ -229,6 +231,16 @@ class ChatService:
         actions = MUTED_ACTIONS if current["muted"] else ROLE_ACTIONS[role]
         self._regrant(ctx, room_id, current, actions, role, muted=current["muted"], role=role)
         return self._member_info(room_id, did)
+
+    # Data-subject requests ---------------------------------------------------------------
+
+    def export_subject(self, ctx: Context, did: str) -> Iterator[ExportItem]:
+        """The person's rooms, the events they sent, and the rooms' sealed keys."""
+        return subject.export_subject(self, did)
+
+    def erase_subject(self, ctx: Context, did: str) -> dict[str, int]:
+        """Leave every room (its key changes) and tombstone everything they sent."""
+        return subject.erase_subject(self, ctx, did)
 
     # Membership mechanics --------------------------------------------------------------
 
