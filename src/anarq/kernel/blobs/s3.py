@@ -6,8 +6,10 @@ a blob, and the CID is known before the upload starts, so duplicates are never s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -54,6 +56,17 @@ class S3Writer(SpooledWriter):
         return BlobInfo(cid=cid, size_bytes=self._spool.size_bytes)
 
 
+# One boto3 session per process: a new session loads the S3 service model again (about
+# 0.1 s a store); clients made from a shared one take a few milliseconds. Credentials and
+# region are each client's own.
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.cache
+def _session() -> Session:
+    return Session()
+
+
 class S3BlobStore:
     kind = "s3"
 
@@ -82,16 +95,27 @@ class S3BlobStore:
             s3={"addressing_style": "path" if endpoint else "auto"},
             tcp_keepalive=True,
         )
-        # None falls through to boto3's own chain: env, profile, instance role.
-        session = Session(
-            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
-        )
-        self._client: S3Client = session.client("s3", endpoint_url=endpoint, config=config)
         # A health check must answer fast, so no retries and a short connect wait.
         quick = Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1})
-        self._ping_client: S3Client = session.client(
-            "s3", endpoint_url=endpoint, config=config.merge(quick)
-        )
+        # Credentials left None fall through to boto3's chain: env, profile, instance role.
+        with _SESSION_LOCK:  # making clients from one session is not thread-safe
+            session = _session()
+            self._client: S3Client = session.client(
+                "s3",
+                endpoint_url=endpoint,
+                config=config,
+                region_name=region,
+                aws_access_key_id=access_key,
+                aws_secret_access_key=secret_key,
+            )
+            self._ping_client: S3Client = session.client(
+                "s3",
+                endpoint_url=endpoint,
+                config=config.merge(quick),
+                region_name=region,
+                aws_access_key_id=access_key,
+                aws_secret_access_key=secret_key,
+            )
 
     @classmethod
     def from_url(cls, url: str, spool_dir: str | None = None) -> S3BlobStore:
