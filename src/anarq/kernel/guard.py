@@ -66,6 +66,15 @@ class Context:
         """The node acting on its own behalf (start-up, schedulers)."""
         return cls(actor=Actor(id="system", kind="node"))
 
+    def identity(self, what: str) -> str:
+        """The caller's DID, for what only an identity has (`what`: "a mailbox", …):
+        401 for an anonymous caller, 403 for the operator or the node."""
+        if not self.actor.authenticated:
+            raise Unauthenticated(f"{what} is reached with a signed request or a session")
+        if self.actor.kind != "identity":
+            raise Forbidden(f"{what} belongs to an identity: sign the request as one")
+        return self.actor.id
+
 
 Policy = Callable[[Context, str, str], bool]
 Recorder = Callable[[Context, str, str, Verdict, "Connection | None"], None]

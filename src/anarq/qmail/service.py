@@ -29,9 +29,7 @@ from anarq.kernel.errors import (
     AnarqError,
     BadRequest,
     Conflict,
-    Forbidden,
     NotFound,
-    Unauthenticated,
 )
 from anarq.kernel.guard import Context
 from anarq.kernel.ids import is_ulid, new_id
@@ -114,11 +112,7 @@ class MailService:
         return ctx.actor.kind == "identity" and resource == mailbox_resource(ctx.actor.id)
 
     def _owner(self, ctx: Context) -> str:
-        if not ctx.actor.authenticated:
-            raise Unauthenticated("a mailbox is reached with a signed request")
-        if ctx.actor.kind != "identity":
-            raise Forbidden("a mailbox belongs to an identity: sign the request as one")
-        return ctx.actor.id
+        return ctx.identity("a mailbox")
 
     # Keys ----------------------------------------------------------------------------
 

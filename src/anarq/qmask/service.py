@@ -26,10 +26,8 @@ from anarq.kernel import Kernel
 from anarq.kernel.errors import (
     BadRequest,
     Conflict,
-    Forbidden,
     NotFound,
     PayloadTooLarge,
-    Unauthenticated,
 )
 from anarq.kernel.guard import Context
 from anarq.kernel.ids import new_id
@@ -108,11 +106,7 @@ class QmaskService:
         return resource == space_resource(ctx.actor.id) and action == "write"
 
     def _identity(self, ctx: Context) -> str:
-        if not ctx.actor.authenticated:
-            raise Unauthenticated("sign the request as an identity")
-        if ctx.actor.kind != "identity":
-            raise Forbidden("profiles belong to identities: sign the request as one")
-        return ctx.actor.id
+        return ctx.identity("a privacy profile")
 
     # Keys ----------------------------------------------------------------------------
 
