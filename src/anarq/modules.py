@@ -21,6 +21,7 @@ def installed_modules() -> tuple[Module, ...]:
         qmask,
         qonsent,
         qpic,
+        qwallet,
         squid,
     )
 
@@ -36,5 +37,6 @@ def installed_modules() -> tuple[Module, ...]:
         qmask.module(),
         qindex.module(),
         qpic.module(),
+        qwallet.module(),
         privacy.module(),
     )

@@ -162,6 +162,13 @@ OWN_SPACE = {
     "POST /qmail/contacts",
     # Making one's own chat room (its owner is the caller).
     "POST /qchat/rooms",
+    # One's own wallet: issuing an asset, opening an account, minting one's own token. A
+    # batch answers 200 with a result per transfer; what it may move is checked by the
+    # ledger and shown in the wallet tests.
+    "POST /qwallet/assets",
+    "POST /qwallet/accounts",
+    "POST /qwallet/nfts",
+    "POST /qwallet/batches",
 }
 # POST only because their input is a body: they compute an answer and change nothing.
 # Any identity may call them; each accepted call is checked to have changed no table.
