@@ -17,8 +17,9 @@ from anarq.kernel.settings import Settings, load_settings
 from anarq.sdk import Client
 from anarq.sdk.client import DEFAULT_URL
 
-console = Console()
-errors = Console(stderr=True, soft_wrap=True)
+# No emoji codes: a DID (`did:key:z…`) would print with a key glyph in it.
+console = Console(emoji=False)
+errors = Console(stderr=True, soft_wrap=True, emoji=False)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
 URL_OPTION = typer.Option(

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -82,6 +83,7 @@ EXPIRE_EVERY_SECONDS = 1.0
 EXPIRE_BATCH = 2000
 HISTORY_MAX = 500
 ACCOUNTS_PER_OWNER_MAX = 1000
+CACHE_MAX = 1_000_000  # accounts whose balances a node process keeps between batches
 
 # A failed transfer's HTTP status when it comes through the single-transfer API.
 _STATUS = {
@@ -141,6 +143,28 @@ class WalletService:
         self.qonsent = qonsent
         self.store = LedgerStore(kernel.db.dialect)
         self._native_ready = False
+        # Balances of the accounts recent batches touched, valid for ledger version
+        # `_cached_at` (None: not to be trusted). Batches of this process take `_writer`
+        # first, so one at a time reads, changes and re-validates the cache.
+        self._cache: dict[int, Account] = {}
+        self._cached_at: int | None = None
+        self._writer = threading.Lock()
+
+    @contextlib.contextmanager
+    def _ledger(self, ctx: Context, resource: str, *, cached: bool = True) -> Iterator[Connection]:
+        """A ledger write: authorized and audited (`Kernel.change`), the ledger's lock
+        held, its version moved on. `cached`: the body changes balances only through the
+        cache (a `Batch`), so the cache stays valid once this commits."""
+        with self._writer:
+            with self.k.change(ctx, "write", resource) as tx:
+                version = self.store.lock(tx)
+                if self._cached_at != version or len(self._cache) > CACHE_MAX:
+                    self._cache.clear()
+                self._cached_at = None
+                self.store.bump(tx, version)
+                yield tx
+            if cached:
+                self._cached_at = version + 1
 
     # Policy ----------------------------------------------------------------------------
 
@@ -190,12 +214,11 @@ class WalletService:
         if request.supply_cap is not None:
             issuance_flags |= AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
         try:
-            with self.k.change(ctx, "write", wallet_resource(issuer)) as tx:
+            with self._ledger(ctx, wallet_resource(issuer)) as tx:
                 if tx.execute(
                     select(tables.assets.c.code).where(tables.assets.c.code == request.code)
                 ).first():
                     raise AssetExists(f"asset {request.code} exists")
-                self.store.lock(tx)
                 issuance = self._open(tx, issuer, request.code, "issuance", issuance_flags)
                 treasury = self._open(tx, issuer, request.code, "treasury", AccountFlags.TREASURY)
                 tx.execute(
@@ -397,8 +420,7 @@ class WalletService:
         self.ensure_native_assets()
         actor = self._actor(ctx)
         authority = self._authority(ctx, actor, batch)
-        with self.k.change(ctx, "write", wallet_resource(actor)) as tx:
-            self.store.lock(tx)
+        with self._ledger(ctx, wallet_resource(actor)) as tx:
             return self._apply(tx, batch, authority)
 
     def _to_payee(self, ctx: Context, t: TransferIn, payee: str, asset: str) -> TransferInfo:
@@ -414,8 +436,7 @@ class WalletService:
         authority = self._authority(ctx, actor, [t])
         flags = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
         try:
-            with self.k.change(ctx, "write", wallet_resource(actor)) as tx:
-                self.store.lock(tx)
+            with self._ledger(ctx, wallet_resource(actor)) as tx:
                 t.credit_account = self._open(tx, payee, asset, "main", flags)
                 ((result, made),) = self._apply(tx, [t], authority)
                 if result != "ok" or made is None:
@@ -470,10 +491,13 @@ class WalletService:
         for asset in assets.values():
             named.add(asset.treasury_account)
         named.discard(None)
-        accounts = store.accounts(tx, named)  # type: ignore[arg-type]
+        cache = self._cache
+        missing = [a for a in named if a not in cache]
+        if missing:
+            cache.update(store.accounts(tx, missing))  # type: ignore[arg-type]
         first = max(to_ns(self.k.clock.now()), store.last_timestamp(tx) + 1)
         outcome = Batch(
-            accounts=accounts,
+            accounts=cache,
             transfers=held,
             pending=pending,
             failures=failures,
@@ -632,8 +656,7 @@ class WalletService:
         if not due:
             return 0
         ctx = Context.system()
-        with self.k.change(ctx, "write", "qwallet:expiry") as tx:
-            self.store.lock(tx)
+        with self._ledger(ctx, "qwallet:expiry", cached=False) as tx:
             states = self.store.pending(tx, due)
             live = [s for s in states.values() if s.state == PendingState.PENDING]
             held = self.store.transfers(tx, [s.id for s in live])
@@ -692,6 +715,7 @@ class WalletService:
             states: dict[str, int] = {
                 r[0]: r[1] for r in conn.exec_driver_sql("SELECT id, state FROM qwallet_pending")
             }
+            PENDING, VOID = int(TransferFlags.PENDING), int(TransferFlags.VOID_PENDING_TRANSFER)
             count = 0
             seen: set[str] = set()
             problems: list[str] = []
@@ -706,11 +730,11 @@ class WalletService:
                 seen.add(tid)
                 amount = int(amount_text)
                 dr, cr = replayed[debit], replayed[credit]
-                if flags & TransferFlags.PENDING:
+                if flags & PENDING:
                     if states.get(tid) == PendingState.PENDING:
                         dr.debits_pending += amount
                         cr.credits_pending += amount
-                elif not flags & TransferFlags.VOID_PENDING_TRANSFER:  # posted, or a post
+                elif not flags & VOID:  # posted, or a post
                     dr.debits_posted += amount
                     cr.credits_posted += amount
             resolutions = conn.exec_driver_sql(
@@ -875,8 +899,7 @@ class WalletService:
         stay: money moved stays moved in every other party's books (the ledger is the
         record a payment law asks to keep)."""
         ac = tables.accounts
-        with self.k.change(ctx, "write", wallet_resource(did)) as tx:
-            self.store.lock(tx)
+        with self._ledger(ctx, wallet_resource(did), cached=False) as tx:
             closed = tx.execute(
                 update(ac)
                 .where(ac.c.owner == did)
@@ -911,7 +934,7 @@ def _transfer_info(made: Transfer, state: str | None) -> TransferInfo:
         amount=made.amount,
         asset=made.asset,
         pending_id=made.pending_id,
-        flags=flag_names(made.flags, TRANSFER_FLAGS),  # type: ignore[arg-type]
+        flags=flag_names(made.flags, TRANSFER_FLAGS),
         timeout=made.timeout,
         hashlock=made.hashlock,
         code=made.code,
@@ -930,7 +953,7 @@ def _account_info(row: RowMapping) -> AccountInfo:
         owner=row["owner"],
         asset=row["asset"],
         name=row["name"],
-        flags=flag_names(row["flags"], ACCOUNT_FLAGS),  # type: ignore[arg-type]
+        flags=flag_names(row["flags"], ACCOUNT_FLAGS),
         debits_pending=dp,
         debits_posted=dpo,
         credits_pending=cp,

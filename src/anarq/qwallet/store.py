@@ -39,13 +39,37 @@ class LedgerStore:
 
     # Reading -------------------------------------------------------------------------
 
-    def lock(self, tx: Connection) -> None:
+    def lock(self, tx: Connection) -> int:
+        """Become the ledger's writer for this transaction; the ledger's version."""
         if self.postgres:
             tx.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LEDGER_LOCK})")
+        found = self._rows(tx, "SELECT version FROM qwallet_state WHERE id = 1", ())
+        if not found:  # the migration adds the row; a database emptied by hand lacks it
+            tx.exec_driver_sql("INSERT INTO qwallet_state (id, version) VALUES (1, 0)")
+            return 0
+        return int(found[0][0])
+
+    def bump(self, tx: Connection, version: int) -> None:
+        """Move the ledger's version on (under `lock`): cached balances are now stale."""
+        tx.exec_driver_sql(
+            f"UPDATE qwallet_state SET version = {self.mark} WHERE id = 1", (version + 1,)
+        )
 
     def last_timestamp(self, tx: Connection) -> int:
-        value = tx.exec_driver_sql("SELECT max(timestamp) FROM qwallet_transfers").scalar()
+        value = self._rows(tx, "SELECT max(timestamp) FROM qwallet_transfers", ())[0][0]
         return int(value or 0)
+
+    @staticmethod
+    def _rows(tx: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Plain tuples straight from the driver, on the transaction's own connection."""
+        raw = tx.connection.driver_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
     def accounts(self, tx: Connection, ids: Iterable[int]) -> dict[int, Account]:
         found: dict[int, Account] = {}
@@ -86,12 +110,12 @@ class LedgerStore:
         keys = list(dict.fromkeys(values))
         if self.postgres:
             if keys:
-                yield tx.exec_driver_sql(f"{select} WHERE {key} = ANY(%s)", (keys,)).all()
+                yield self._rows(tx, f"{select} WHERE {key} = ANY(%s)", (keys,))
             return
         for start in range(0, len(keys), CHUNK):
             part = keys[start : start + CHUNK]
             marks = ",".join("?" * len(part))
-            yield tx.exec_driver_sql(f"{select} WHERE {key} IN ({marks})", tuple(part)).all()
+            yield self._rows(tx, f"{select} WHERE {key} IN ({marks})", part)
 
     # Writing -------------------------------------------------------------------------
 

@@ -116,4 +116,14 @@ nft_events = Table(
     Column("at", UtcDateTime(), nullable=False),
 )
 
-TABLES = (assets, accounts, transfers, pending, failures, nfts, nft_events)
+# One row: a counter every ledger write moves on. A node process keeps account balances
+# in memory between its batches, and trusts them only while the counter is where its own
+# last commit left it.
+state = Table(
+    "qwallet_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+
+TABLES = (assets, accounts, transfers, pending, failures, nfts, nft_events, state)

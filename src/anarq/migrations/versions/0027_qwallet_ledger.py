@@ -1,4 +1,9 @@
-"""qwallet: assets, accounts, transfers, pending, failures, NFTs
+"""qwallet: the ledger (assets, accounts, transfers, pending states, failed ids, version)
+and unique tokens with their provenance
+
+Amounts are unsigned 128-bit integers kept as decimal text; a transfer's timestamp
+(nanoseconds, unique and increasing) is its key. `qwallet_state` holds the one row whose
+version every ledger write moves on.
 
 Revision ID: 0027
 Revises: 0026
@@ -9,7 +14,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = "0027"
 down_revision = "0026"
@@ -126,9 +130,17 @@ def upgrade() -> None:
             "ix_qwallet_transfers_debit", ["debit_account", "timestamp"], unique=False
         )
         batch_op.create_index("ux_qwallet_transfers_id", ["id"], unique=True)
+    state = op.create_table(
+        "qwallet_state",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_qwallet_state")),
+    )
+    op.bulk_insert(state, [{"id": 1, "version": 0}])
 
 
 def downgrade() -> None:
+    op.drop_table("qwallet_state")
     with op.batch_alter_table("qwallet_transfers", schema=None) as batch_op:
         batch_op.drop_index("ux_qwallet_transfers_id")
         batch_op.drop_index("ix_qwallet_transfers_debit")
