@@ -12,11 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from anarq.kernel.clock import ManualClock
 from anarq.kernel.guard import Actor, Context
 from anarq.kernel.node import Node
 from anarq.kernel.settings import Settings
+from anarq.qwallet import tables
 from anarq.qwallet.ledger import AccountFlags, TransferFlags, TransferIn
 from anarq.qwallet.models import IssueRequest
 from anarq.qwallet.service import WalletService
@@ -283,6 +285,13 @@ def test_supply_cap_holds(wallet: WalletService) -> None:
     books.ok(TransferIn(tid(), gold.issuance_account, holder, 1000))
     assert books.run(TransferIn(tid(), gold.issuance_account, holder, 1)) == ["exceeds_supply_cap"]
     assert wallet.asset("GOLD").supply == 1000
+    # The mirror account that holds the cap is closed: it cannot be drawn on instead.
+    ac = tables.accounts
+    with wallet.k.db.read() as conn:
+        genesis = conn.execute(
+            select(ac.c.id).where(ac.c.asset == "GOLD", ac.c.name == "genesis")
+        ).scalar_one()
+    assert books.run(TransferIn(tid(), genesis, holder, 1)) == ["debit_account_already_closed"]
     books.ok(TransferIn(tid(), holder, gold.issuance_account, 400))  # burnt by the issuer
     assert wallet.asset("GOLD").supply == 600
     books.ok(TransferIn(tid(), gold.issuance_account, holder, 400))

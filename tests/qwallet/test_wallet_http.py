@@ -174,6 +174,18 @@ async def test_batch_reports_only_what_was_not_created(
     await ok(await bob.send("POST", "/qwallet/transfers", json=claim), 201)
     held = await ok(await alice.send("GET", "/qwallet/transfers/h1"))
     assert held["pending_state"] == "posted"
+    # An account opened without the no-overdraft flag gets it all the same: an identity
+    # cannot make money by going below zero.
+    loose = await ok(
+        await alice.send(
+            "POST", "/qwallet/accounts", json={"asset": "PI", "name": "x", "flags": []}
+        ),
+        201,
+    )
+    assert loose["flags"] == ["debits_must_not_exceed_credits"]
+    overdraw = {"id": "o1", "debit_account": loose["id"], "credit_account": dst, "amount": "1"}
+    refused = await alice.send("POST", "/qwallet/transfers", json=overdraw)
+    assert refused.status_code == 422 and refused.json()["result"] == "exceeds_credits"
     too_big = {"transfers": [transfers[0]] * 8191}
     assert (await alice.send("POST", "/qwallet/batches", json=too_big)).status_code == 422
 

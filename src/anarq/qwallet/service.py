@@ -254,6 +254,14 @@ class WalletService:
                         ],
                         Authority(issuer, lambda _account: True),
                     )
+                    # Then closed for good: debited again, it would mint past the cap.
+                    closed = int(AccountFlags.CLOSED)
+                    self._cache[genesis].flags |= closed
+                    tx.execute(
+                        update(tables.accounts)
+                        .where(tables.accounts.c.id == genesis)
+                        .values(flags=closed)
+                    )
         except IntegrityError as exc:
             raise AssetExists(f"asset {request.code} exists") from exc
         return self._asset(request.code)
@@ -330,7 +338,12 @@ class WalletService:
             ).scalar_one()
             if held >= ACCOUNTS_PER_OWNER_MAX:
                 raise Conflict(f"{owner} holds {held} accounts, the most one may")
-            account_id = self._open(tx, owner, request.asset, request.name, request.flag_bits())
+            flags = request.flag_bits()
+            if ctx.actor.kind == "identity":
+                # An identity's account never goes below zero: one that could would mint
+                # money out of nothing. Only the node opens accounts without the flag.
+                flags |= AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+            account_id = self._open(tx, owner, request.asset, request.name, flags)
         return self.account(ctx, account_id)
 
     def _open(self, tx: Connection, owner: str, asset: str, name: str, flags: int) -> int:
