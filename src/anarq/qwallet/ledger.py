@@ -151,10 +151,9 @@ class Pending:
 
 @dataclass(slots=True)
 class Asset:
+    """What the state machine needs of an asset: where its fees go, and how much."""
+
     code: str
-    scale: int
-    issuer: str
-    issuance_account: int
     treasury_account: int | None = None
     fee_bps: int = 0
     fee_min: int = 0

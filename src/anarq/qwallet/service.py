@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import threading
@@ -312,9 +311,6 @@ class WalletService:
         return {
             r.code: Asset(
                 code=r.code,
-                scale=r.scale,
-                issuer=r.issuer,
-                issuance_account=r.issuance_account,
                 treasury_account=r.treasury_account,
                 fee_bps=r.fee_bps,
                 fee_min=int(r.fee_min),
@@ -428,36 +424,40 @@ class WalletService:
         ]
         return BatchResult(created=len(batch) - len(failed), results=failed)
 
-    def apply(self, ctx: Context, batch: list[TransferIn]) -> list[tuple[str, Transfer | None]]:
-        """Apply transfers as the caller; one (result, transfer) per transfer, in order."""
+    def apply(
+        self, ctx: Context, batch: list[TransferIn], *, payee: tuple[str, str] | None = None
+    ) -> list[tuple[str, Transfer | None]]:
+        """Apply transfers as the caller; one (result, transfer) per transfer, in order.
+
+        `payee` (owner, asset): open that main account in the same transaction as the
+        batch's one transfer, into which it pays; a refusal raises and opens nothing."""
         self.ensure_native_assets()
         actor = self._actor(ctx)
         authority = self._authority(ctx, actor, batch)
         with self._ledger(ctx, wallet_resource(actor)) as tx:
-            return self._apply(tx, batch, authority)
+            if payee is not None:
+                (t,) = batch
+                flags = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+                t.credit_account = self._open(tx, payee[0], payee[1], "main", flags)
+            results = self._apply(tx, batch, authority)
+            if payee is not None and results[0][0] != "ok":
+                raise refused(results[0][0], batch[0].id)  # rolls the new account back too
+            return results
 
     def _to_payee(self, ctx: Context, t: TransferIn, payee: str, asset: str) -> TransferInfo:
         """One transfer into `payee`'s main account of `asset`, opened in the same
         transaction when it does not exist yet: a refused transfer opens nothing."""
         self._require_payee(payee, asset)
         found = self._account_of(payee, asset)
-        if found is not None:
-            t.credit_account = found
-            return self._one(ctx, t)
-        self.ensure_native_assets()
-        actor = self._actor(ctx)
-        authority = self._authority(ctx, actor, [t])
-        flags = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
-        try:
-            with self._ledger(ctx, wallet_resource(actor)) as tx:
-                t.credit_account = self._open(tx, payee, asset, "main", flags)
-                ((result, made),) = self._apply(tx, [t], authority)
-                if result != "ok" or made is None:
-                    raise refused(result, t.id)  # rolls the new account back too
-        except IntegrityError:  # opened meanwhile by another payment: pay into it
-            t.credit_account = self._account_of(payee, asset)
-            return self._one(ctx, t)
-        return self._info(made)
+        if found is None:
+            try:
+                ((_result, made),) = self.apply(ctx, [t], payee=(payee, asset))
+                assert made is not None
+                return self._info(made)
+            except IntegrityError:  # opened meanwhile by another payment: pay into it
+                found = self._account_of(payee, asset)
+        t.credit_account = found
+        return self._one(ctx, t)
 
     def _authority(self, ctx: Context, actor: str, batch: list[TransferIn]) -> Authority:
         """Who may move what, settled before the write: the accounts the batch names (and
@@ -482,7 +482,7 @@ class WalletService:
             try:
                 self.k.check(ctx, "write", account_resource(account_id))
                 allowed[account_id] = True
-            except (Forbidden, AnarqError):
+            except AnarqError:
                 allowed[account_id] = False
         return Authority(actor, lambda account: allowed.get(account.id, False))
 
@@ -994,7 +994,3 @@ def _asset_info(row: RowMapping, issuance: Account) -> AssetInfo:
         fee_max=None if row["fee_max"] is None else int(row["fee_max"]),
         created_at=row["created_at"],
     )
-
-
-def hashlock_of(preimage: bytes) -> str:
-    return hashlib.sha256(preimage).hexdigest()
