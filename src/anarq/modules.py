@@ -18,6 +18,7 @@ def installed_modules() -> tuple[Module, ...]:
         qindex,
         qlock,
         qmail,
+        qmarket,
         qmask,
         qonsent,
         qpic,
@@ -38,5 +39,6 @@ def installed_modules() -> tuple[Module, ...]:
         qindex.module(),
         qpic.module(),
         qwallet.module(),
+        qmarket.module(),
         privacy.module(),
     )

@@ -99,6 +99,26 @@ class Settings(BaseSettings):
         description="Qindex also finds documents by meaning, with a small embedding model "
         "that runs on this machine (all-MiniLM-L6-v2); needs the `semantic` extra installed.",
     )
+    market_fee_bps: int = Field(
+        default=100,
+        ge=0,
+        le=5000,
+        description="Qmarket's fee on every sale, in basis points (100 = 1 %), paid to the "
+        "node out of the price; an order keeps the fee it was placed at.",
+    )
+    market_acceptance_hours: int = Field(
+        default=72,
+        ge=1,
+        le=90 * 24,
+        description="Hours a buyer has to accept or dispute a delivered service before "
+        "the node settles it.",
+    )
+    market_dispute_hours: int = Field(
+        default=14 * 24,
+        ge=1,
+        le=180 * 24,
+        description="Hours a moderator has to resolve a dispute before the buyer is refunded.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=16,

@@ -70,6 +70,7 @@ from anarq.qlock import (
 )
 from anarq.qonsent.models import GrantRequest
 from anarq.qonsent.service import QonsentService
+from anarq.qonsent.tables import PURPOSE_MAX
 from anarq.squid.service import SquidService
 
 UPLOAD_LIFETIME = timedelta(hours=24)
@@ -741,39 +742,54 @@ class DriveService:
         expires_at: datetime | None,
     ) -> ShareInfo:
         """Grant `grantee` access and wrap every version's key for them (no re-encryption)."""
+        self._file_row(file_id)
+        self._custody()
+        with self.k.change(ctx, "share", file_resource(file_id)) as tx:
+            return self.share_in(tx, ctx, file_id, grantee, actions, expires_at)
+
+    def share_in(
+        self,
+        tx: Connection,
+        ctx: Context,
+        file_id: str,
+        grantee: str,
+        actions: list[str],
+        expires_at: datetime | None,
+    ) -> ShareInfo:
+        """`share`, inside the caller's transaction (a sale's delivery, which commits with
+        the payment or not at all). The caller authorized `ctx`; Qonsent checks its right
+        to grant."""
         row = self._file_row(file_id)
         reader = self.squid.recipient_key(grantee)
-        grant = self.qonsent.grant(
+        grant = self.qonsent.grant_in(
+            tx,
             ctx,
             GrantRequest(
                 grantee=grantee,
                 resource=file_resource(file_id),
                 actions=actions,
-                purpose=f"shared file {row['path']}",
+                purpose=f"shared file {row['path']}"[:PURPOSE_MAX],
                 expires_at=expires_at,
             ),
         )
         _, opener = self._custody()
         v = tables.versions
-        with self.k.change(ctx, "share", file_resource(file_id)) as tx:
-            for ver in tx.execute(
-                select(v.c.version, v.c.header).where(
-                    v.c.file_id == file_id, v.c.header.is_not(None)
-                )
-            ).all():
-                tx.execute(
-                    update(v)
-                    .where(v.c.file_id == file_id, v.c.version == ver.version)
-                    .values(header=rewrap_stream_header(ver.header, opener, [reader]))
-                )
-            self.k.bus.publish(
-                tx,
-                "qdrive.file.shared",
-                {"file_id": file_id, "grantee": grantee, "actions": grant.actions},
-                actor=ctx.actor.id,
-                subject=file_resource(file_id),
-                correlation_id=ctx.correlation_id or ctx.request_id,
+        for ver in tx.execute(
+            select(v.c.version, v.c.header).where(v.c.file_id == file_id, v.c.header.is_not(None))
+        ).all():
+            tx.execute(
+                update(v)
+                .where(v.c.file_id == file_id, v.c.version == ver.version)
+                .values(header=rewrap_stream_header(ver.header, opener, [reader]))
             )
+        self.k.bus.publish(
+            tx,
+            "qdrive.file.shared",
+            {"file_id": file_id, "grantee": grantee, "actions": grant.actions},
+            actor=ctx.actor.id,
+            subject=file_resource(file_id),
+            correlation_id=ctx.correlation_id or ctx.request_id,
+        )
         return ShareInfo(
             file_id=file_id,
             grantee=grantee,

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from anarq.kernel import Kernel
 from anarq.kernel.db import insert_ignore
-from anarq.kernel.errors import BadRequest, Forbidden, NotFound
+from anarq.kernel.errors import AnarqError, BadRequest, Forbidden, NotFound
 from anarq.kernel.guard import ACTIONS, Context
 from anarq.kernel.ids import new_id
 from anarq.kernel.subject import ExportItem, json_item
@@ -282,11 +282,30 @@ class QonsentService:
         attenuated, to holders of `share`: they may pass on only actions they hold
         themselves, never `admin`, and never beyond their own grant's expiry.
         """
+        self._require_right_to_grant(ctx, request)
+        self.node.identity.signing_key()  # never first created inside the write below
+        with self.k.change(ctx, "share", request.resource) as tx:
+            return self._insert_grant(tx, ctx, request)
+
+    def grant_in(self, tx: Connection, ctx: Context, request: GrantRequest) -> Grant:
+        """`grant`, inside the caller's transaction: the grant exists only if that commits
+        (a sale's delivery, in the transaction that pays for it). Same rules, same audit;
+        the node's key must exist already (it signs the receipt)."""
+        try:
+            self._require_right_to_grant(ctx, request)
+            self.k.guard.authorize(ctx, "share", request.resource)
+        except AnarqError:
+            self.k.guard.record(ctx, "share", request.resource, "deny")
+            raise
+        grant = self._insert_grant(tx, ctx, request)
+        self.k.guard.record(ctx, "share", request.resource, "allow", tx)
+        return grant
+
+    def _insert_grant(self, tx: Connection, ctx: Context, request: GrantRequest) -> Grant:
         now = self.k.clock.now()
         starts_at = request.starts_at or now
         if request.expires_at is not None and request.expires_at <= starts_at:
             raise BadRequest("expires_at must be after starts_at")
-        self._require_right_to_grant(ctx, request)
         grant_id = new_id()
         row = {
             "id": grant_id,
@@ -302,31 +321,28 @@ class QonsentService:
             "conditions": {},
             "created_at": now,
         }
-        node_key = self.node.identity.signing_key()  # never first created inside the write below
-        receipt = receipts.issue(
-            _grant({**row, "revoked_at": None}), self.node.identity.did, node_key
-        )
+        grant = _grant({**row, "revoked_at": None})
+        receipt = receipts.issue(grant, self.node.identity.did, self.node.identity.signing_key())
         row["receipt"] = json.dumps(receipt, separators=(",", ":"))
-        with self.k.change(ctx, "share", request.resource) as tx:
-            tx.execute(insert(tables.grants).values(**row))
-            # The receipt's digest in the audit log makes the receipt provable there.
-            self.k.guard.record(
-                ctx, "share", f"qonsent:receipt:{receipts.digest(receipt)}", "allow", tx
-            )
-            self.k.bus.publish(
-                tx,
-                "qonsent.grant.created",
-                {
-                    "grant_id": grant_id,
-                    "grantee": request.grantee,
-                    "resource": request.resource,
-                    "actions": request.actions,
-                },
-                actor=ctx.actor.id,
-                subject=f"qonsent:grant:{grant_id}",
-                correlation_id=ctx.correlation_id or ctx.request_id,
-            )
-        return self.get(grant_id)
+        tx.execute(insert(tables.grants).values(**row))
+        # The receipt's digest in the audit log makes the receipt provable there.
+        self.k.guard.record(
+            ctx, "share", f"qonsent:receipt:{receipts.digest(receipt)}", "allow", tx
+        )
+        self.k.bus.publish(
+            tx,
+            "qonsent.grant.created",
+            {
+                "grant_id": grant_id,
+                "grantee": request.grantee,
+                "resource": request.resource,
+                "actions": request.actions,
+            },
+            actor=ctx.actor.id,
+            subject=f"qonsent:grant:{grant_id}",
+            correlation_id=ctx.correlation_id or ctx.request_id,
+        )
+        return grant
 
     def _require_right_to_grant(self, ctx: Context, request: GrantRequest) -> None:
         if ctx.actor.kind in ("operator", "node"):

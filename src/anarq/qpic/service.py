@@ -57,7 +57,7 @@ from anarq.qpic.models import (
     Timeline,
     Unlock,
 )
-from anarq.qpic.sharing import Sharing
+from anarq.qpic.sharing import AlbumCopies, Sharing
 from anarq.qpic.views import (
     ROLE_NAMES,
     Served,
@@ -499,6 +499,21 @@ class QpicService:
         self, ctx: Context, album_id: str, grantee: str, expires_at: datetime | None
     ) -> Share:
         return self.sharing.share_album(ctx, album_id, grantee, expires_at, self._row)
+
+    def album_copies(self, ctx: Context, album_id: str) -> AlbumCopies:
+        """What sharing the album hands over, made ahead of a sharing transaction."""
+        return self.sharing.album_copies(ctx, album_id, self._row)
+
+    def share_album_in(
+        self,
+        tx: Connection,
+        ctx: Context,
+        album_id: str,
+        grantee: str,
+        copies: AlbumCopies,
+    ) -> Share:
+        """Share an album inside the caller's transaction (a sale's delivery)."""
+        return self.sharing.share_album_in(tx, ctx, album_id, grantee, None, copies)
 
     def unshare_album(self, ctx: Context, album_id: str, grantee: str) -> None:
         self.sharing.unshare_album(ctx, album_id, grantee)

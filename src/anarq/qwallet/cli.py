@@ -49,7 +49,7 @@ def _node(url: str | None, identity: str | None, operator: bool, token: str | No
     return signed_client(url, identity)
 
 
-def _scale(node: Client, asset: str) -> int:
+def asset_scale(node: Client, asset: str) -> int:
     info: dict[str, Any] = node.request("GET", f"/qwallet/assets/{asset}")
     return int(info["scale"])
 
@@ -93,7 +93,7 @@ def balance(
     with _node(url, identity, operator, token) as node:
         params = {"asset": asset} if asset else {}
         accounts: list[dict[str, Any]] = node.request("GET", "/qwallet/accounts", params=params)
-        scales = {a: _scale(node, a) for a in {acc["asset"] for acc in accounts}}
+        scales = {a: asset_scale(node, a) for a in {acc["asset"] for acc in accounts}}
     if as_json:
         emit_json(accounts)
         return
@@ -151,7 +151,7 @@ def send(
     """Pay an identity. The payee's account opens on first payment; a fee, if the asset
     has one, is paid by the payee."""
     with _node(url, identity, operator, token) as node:
-        scale = _scale(node, asset)
+        scale = asset_scale(node, asset)
         body = {
             "id": transfer_id or _new_id(),
             "to": to,
@@ -188,7 +188,7 @@ def post(
             "flags": ["post_pending_transfer"],
         }
         if amount is not None:
-            body["amount"] = str(to_units(amount, _scale(node, asset)))
+            body["amount"] = str(to_units(amount, asset_scale(node, asset)))
         made = node.request("POST", "/qwallet/transfers", json=body)
     emit_json(made) if as_json else console.print(f"posted {pending_id} as {made['id']}")
 
@@ -241,7 +241,7 @@ def history(
     with _node(url, identity, operator, token) as node:
         account = _account(node, asset)
         page = _history(node, account["id"], None, limit)
-        scale = _scale(node, asset)
+        scale = asset_scale(node, asset)
     if as_json:
         emit_json(page)
         return
@@ -288,7 +288,7 @@ def statement(
     columns = ["time", "id", "direction", "amount", "counterparty", "state", "memo"]
     with _node(url, identity, operator, token) as node:
         account = _account(node, asset)
-        scale = _scale(node, asset)
+        scale = asset_scale(node, asset)
         rows: list[dict[str, Any]] = []
         before = None
         while True:
@@ -361,7 +361,7 @@ def mint(
 ) -> None:
     """Mint new units of an asset you issued (the node's QTOKEN and PI: `--operator`)."""
     with _node(url, identity, operator, token) as node:
-        scale = _scale(node, asset)
+        scale = asset_scale(node, asset)
         body = {"id": transfer_id or _new_id(), "to": to, "amount": str(to_units(amount, scale))}
         made = node.request("POST", f"/qwallet/assets/{asset}/mint", json=body)
     emit_json(made) if as_json else console.print(f"minted {amount} {asset} to {to}")
@@ -379,7 +379,7 @@ def burn(
 ) -> None:
     """Take units of an asset you issued out of circulation, from your own account."""
     with _node(url, identity, operator, token) as node:
-        scale = _scale(node, asset)
+        scale = asset_scale(node, asset)
         body = {"id": _new_id(), "amount": str(to_units(amount, scale))}
         made = node.request("POST", f"/qwallet/assets/{asset}/burn", json=body)
     emit_json(made) if as_json else console.print(f"burnt {amount} {asset}")

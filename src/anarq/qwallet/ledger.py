@@ -44,6 +44,9 @@ class AccountFlags(IntFlag):
     ISSUANCE = 1 << 8
     # Ours: the account fees go to; it pays none itself.
     TREASURY = 1 << 9
+    # Ours: an escrow (Qmarket's): money held in it pays no fee on the way in; paid out,
+    # the payee pays the asset's fee as on any payment.
+    ESCROW = 1 << 10
 
 
 TRANSFER_FLAGS = {flag.name.lower(): int(flag) for flag in TransferFlags if flag.name}
@@ -65,6 +68,7 @@ _NO_OVERCREDIT = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
 _CLOSED = int(AccountFlags.CLOSED)
 _ISSUANCE = int(AccountFlags.ISSUANCE)
 _FEE_EXEMPT = int(AccountFlags.ISSUANCE | AccountFlags.TREASURY)
+_FEE_EXEMPT_PAYEE = _FEE_EXEMPT | int(AccountFlags.ESCROW)
 
 
 class PendingState:
@@ -541,8 +545,7 @@ class Batch:
     # Effects ---------------------------------------------------------------------------
 
     def _fee_for(self, dr: Account, cr: Account, amount: int) -> tuple[int, Account | None]:
-        exempt = _FEE_EXEMPT
-        if dr.flags & exempt or cr.flags & exempt:
+        if dr.flags & _FEE_EXEMPT or cr.flags & _FEE_EXEMPT_PAYEE:
             return 0, None
         asset = self.assets.get(dr.asset)
         if asset is None or asset.treasury_account is None:

@@ -15,6 +15,7 @@ from anarq.qwallet.ledger import ACCOUNT_FLAGS, AMOUNT_MAX, TIMEOUT_MAX, TRANSFE
 from anarq.qwallet.tables import ASSET_MAX, DID_MAX, ID_MAX, MEMO_MAX
 
 BATCH_MAX = 8190
+ROYALTY_MAX_BPS = 5000  # a creator takes at most half of a resale
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"  # no dot: `<id>.fee` names a fee leg
 ASSET_PATTERN = r"^[A-Z][A-Z0-9]{1,15}$"
 
@@ -245,6 +246,12 @@ class NftMintRequest(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     to: str | None = Field(default=None, min_length=8, max_length=DID_MAX)
     metadata: dict[str, str | int | bool | None] = Field(default_factory=dict, max_length=32)
+    royalty_bps: int = Field(
+        default=0,
+        ge=0,
+        le=ROYALTY_MAX_BPS,
+        description="Your share of every resale through Qmarket, in basis points (250 = 2.5 %).",
+    )
 
 
 class NftSendRequest(BaseModel):
@@ -255,7 +262,7 @@ class NftSendRequest(BaseModel):
 
 class NftEvent(BaseModel):
     seq: int
-    kind: Literal["mint", "transfer", "burn"]
+    kind: Literal["mint", "transfer", "sale", "burn"]
     from_did: str | None
     to_did: str | None
     actor: str
@@ -269,4 +276,8 @@ class NftInfo(BaseModel):
     name: str
     metadata: dict[str, str | int | bool | None]
     created_at: datetime
+    royalty_bps: int = 0
+    listed_in: str | None = Field(
+        default=None, description="The Qmarket listing offering it: it moves only by that sale."
+    )
     provenance: list[NftEvent] = Field(default_factory=list)

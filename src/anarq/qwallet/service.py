@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from anarq.kernel.subject import ExportItem, json_item
 from anarq.node.service import NodeService
 from anarq.qonsent.service import QonsentService
 from anarq.qwallet import tables
+from anarq.qwallet.agent import LedgerAgent
 from anarq.qwallet.ledger import (
     ACCOUNT_FLAGS,
     AMOUNT_MAX,
@@ -111,6 +112,12 @@ class AssetExists(Conflict):
     code = "qwallet.asset_exists"
 
 
+class NftListed(Conflict):
+    """The token is for sale in a Qmarket listing: it moves only through that sale."""
+
+    code = "qwallet.nft_listed"
+
+
 def account_resource(account_id: int) -> str:
     return f"qwallet:account:{account_id}"
 
@@ -150,12 +157,14 @@ class WalletService:
         self._writer = threading.Lock()
 
     @contextlib.contextmanager
-    def _ledger(self, ctx: Context, resource: str, *, cached: bool = True) -> Iterator[Connection]:
+    def _ledger(
+        self, ctx: Context, resource: str, *, action: str = "write", cached: bool = True
+    ) -> Iterator[Connection]:
         """A ledger write: authorized and audited (`Kernel.change`), the ledger's lock
         held, its version moved on. `cached`: the body changes balances only through the
         cache (a `Batch`), so the cache stays valid once this commits."""
         with self._writer:
-            with self.k.change(ctx, "write", resource) as tx:
+            with self.k.change(ctx, action, resource) as tx:
                 version = self.store.lock(tx)
                 if self._cached_at != version or len(self._cache) > CACHE_MAX:
                     self._cache.clear()
@@ -164,6 +173,24 @@ class WalletService:
                 yield tx
             if cached:
                 self._cached_at = version + 1
+
+    @contextlib.contextmanager
+    def agent(
+        self, ctx: Context, action: str, resource: str, *, parties: Iterable[str] = ()
+    ) -> Iterator[LedgerAgent]:
+        """A ledger write by another module acting as the node's agent (Qmarket's escrow):
+        one transaction, authorized and audited as `ctx`'s `action` on `resource`, in which
+        that module's own changes commit or roll back with the transfers.
+
+        Transfers apply with the node's authority over the node's accounts and over those
+        of `parties` alone: the calling service has already decided that `ctx` may have
+        them moved (a buyer's hold, an escrow's payout)."""
+        self.ensure_native_assets()
+        node_did = self.node.identity.did
+        allowed = frozenset(parties)
+        authority = Authority(node_did, lambda account: account.owner in allowed)
+        with self._ledger(ctx, resource, action=action) as tx:
+            yield LedgerAgent(self, tx, authority)
 
     # Policy ----------------------------------------------------------------------------
 
@@ -784,6 +811,7 @@ class WalletService:
                     name=request.name,
                     metadata=json.dumps(request.metadata, sort_keys=True),
                     created_at=now,
+                    royalty_bps=request.royalty_bps,
                 )
             )
             self._nft_event(tx, nft_id, 1, "mint", None, owner, issuer, now)
@@ -798,18 +826,83 @@ class WalletService:
             self.k.check(ctx, "write", f"qwallet:nft:{nft_id}")
         if to == held["owner"]:
             raise BadRequest(f"{to} already holds {nft_id}")
+        if held["listed_in"] is not None:
+            raise NftListed(
+                f"{nft_id} is for sale in listing {held['listed_in']}: withdraw it first",
+                listing=held["listed_in"],
+            )
         self.squid.identity(to)
-        now = self.k.clock.now()
-        n, e = tables.nfts, tables.nft_events
         with self.k.change(ctx, "write", wallet_resource(actor)) as tx:
-            moved = tx.execute(
-                update(n).where(n.c.id == nft_id, n.c.owner == held["owner"]).values(owner=to)
-            ).rowcount
-            if moved != 1:
-                raise Conflict(f"{nft_id} changed hands meanwhile; try again")
-            seq = tx.execute(select(func.max(e.c.seq)).where(e.c.nft_id == nft_id)).scalar_one()
-            self._nft_event(tx, nft_id, int(seq) + 1, "transfer", held["owner"], to, actor, now)
+            self._hand_over(tx, nft_id, held["owner"], to, actor, "transfer", listing=None)
         return self.nft(ctx, nft_id)
+
+    def list_nft(self, tx: Connection, nft_id: str, holder: str, listing: str) -> NftInfo:
+        """Put `holder`'s token up for sale in `listing` (inside the listing's transaction):
+        until it is sold or withdrawn, it changes hands only through that listing."""
+        n = tables.nfts
+        row = tx.execute(select(n).where(n.c.id == nft_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"no token {nft_id}")
+        if row["owner"] != holder:
+            raise Forbidden(f"{holder} does not hold {nft_id}")
+        if row["listed_in"] is not None:
+            raise NftListed(
+                f"{nft_id} is already for sale in listing {row['listed_in']}",
+                listing=row["listed_in"],
+            )
+        locked = tx.execute(
+            update(n)
+            .where(n.c.id == nft_id, n.c.owner == holder, n.c.listed_in.is_(None))
+            .values(listed_in=listing)
+        ).rowcount
+        if locked != 1:
+            raise Conflict(f"{nft_id} changed hands meanwhile; try again")
+        return _nft_info({**row, "listed_in": listing}, [])
+
+    def unlist_nft(self, tx: Connection, nft_id: str, listing: str) -> None:
+        """The listing is withdrawn: the token is its holder's to give again."""
+        n = tables.nfts
+        tx.execute(
+            update(n).where(n.c.id == nft_id, n.c.listed_in == listing).values(listed_in=None)
+        )
+
+    def sell_nft(self, tx: Connection, nft_id: str, listing: str, buyer: str, actor: str) -> None:
+        """Hand the token a listing holds to its buyer (inside the settlement's transaction);
+        a token no longer held by that listing refuses, which rolls the settlement back."""
+        n = tables.nfts
+        row = tx.execute(select(n.c.owner, n.c.listed_in).where(n.c.id == nft_id)).first()
+        if row is None or row.listed_in != listing:
+            raise Conflict(f"{nft_id} is not for sale in listing {listing}")
+        self._hand_over(tx, nft_id, row.owner, buyer, actor, "sale", listing=listing)
+
+    def nft_terms(self, nft_id: str) -> tuple[str, int]:
+        """Who issued a token and the royalty every sale pays them (basis points)."""
+        row = self._nft_row(nft_id)
+        return row["issuer"], int(row["royalty_bps"])
+
+    def _hand_over(
+        self,
+        tx: Connection,
+        nft_id: str,
+        holder: str,
+        to: str,
+        actor: str,
+        kind: str,
+        *,
+        listing: str | None,
+    ) -> None:
+        n, e = tables.nfts, tables.nft_events
+        held = n.c.listed_in.is_(None) if listing is None else n.c.listed_in == listing
+        moved = tx.execute(
+            update(n)
+            .where(n.c.id == nft_id, n.c.owner == holder, held)
+            .values(owner=to, listed_in=None)
+        ).rowcount
+        if moved != 1:
+            raise Conflict(f"{nft_id} changed hands meanwhile; try again")
+        seq = tx.execute(select(func.max(e.c.seq)).where(e.c.nft_id == nft_id)).scalar_one()
+        now = self.k.clock.now()
+        self._nft_event(tx, nft_id, int(seq) + 1, kind, holder, to, actor, now)
 
     def nft(self, ctx: Context, nft_id: str) -> NftInfo:
         row = self._nft_row(nft_id)
@@ -818,25 +911,7 @@ class WalletService:
             events = list(
                 conn.execute(select(e).where(e.c.nft_id == nft_id).order_by(e.c.seq)).mappings()
             )
-        return NftInfo(
-            id=row["id"],
-            issuer=row["issuer"],
-            owner=row["owner"],
-            name=row["name"],
-            metadata=json.loads(row["metadata"]),
-            created_at=row["created_at"],
-            provenance=[
-                NftEvent(
-                    seq=r["seq"],
-                    kind=r["kind"],
-                    from_did=r["from_did"],
-                    to_did=r["to_did"],
-                    actor=r["actor"],
-                    at=r["at"],
-                )
-                for r in events
-            ],
-        )
+        return _nft_info(row, events)
 
     def nfts(self, ctx: Context) -> list[NftInfo]:
         owner = self._actor(ctx)
@@ -919,6 +994,30 @@ class WalletService:
                 .values(flags=ac.c.flags.op("|")(int(AccountFlags.CLOSED)))
             ).rowcount
         return {"accounts_closed": int(closed)}
+
+
+def _nft_info(row: Mapping[str, Any] | RowMapping, events: Sequence[RowMapping]) -> NftInfo:
+    return NftInfo(
+        id=row["id"],
+        issuer=row["issuer"],
+        owner=row["owner"],
+        name=row["name"],
+        metadata=json.loads(row["metadata"]),
+        created_at=row["created_at"],
+        royalty_bps=row["royalty_bps"],
+        listed_in=row["listed_in"],
+        provenance=[
+            NftEvent(
+                seq=r["seq"],
+                kind=r["kind"],
+                from_did=r["from_did"],
+                to_did=r["to_did"],
+                actor=r["actor"],
+                at=r["at"],
+            )
+            for r in events
+        ],
+    )
 
 
 def _transfer_in(r: TransferRequest) -> TransferIn:

@@ -101,6 +101,10 @@ nfts = Table(
     Column("name", String(120), nullable=False),
     Column("metadata", Text, nullable=False),  # JSON, e.g. a Qdrive CID
     Column("created_at", UtcDateTime(), nullable=False),
+    # The issuer's share of every sale through Qmarket, fixed at mint (basis points).
+    Column("royalty_bps", Integer, nullable=False, server_default="0"),
+    # The Qmarket listing that holds the token for sale: it changes hands only through it.
+    Column("listed_in", String(26), nullable=True),
 )
 Index("ix_qwallet_nfts_owner", nfts.c.owner)
 
@@ -109,7 +113,7 @@ nft_events = Table(
     metadata,
     Column("nft_id", String(26), primary_key=True),
     Column("seq", Integer, primary_key=True),
-    Column("kind", String(10), nullable=False),  # mint | transfer | burn
+    Column("kind", String(10), nullable=False),  # mint | transfer | sale | burn
     Column("from_did", String(DID_MAX), nullable=True),
     Column("to_did", String(DID_MAX), nullable=True),
     Column("actor", String(DID_MAX), nullable=False),
