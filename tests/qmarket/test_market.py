@@ -5,6 +5,7 @@ licences, reviews, search, and bad input that changes nothing."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from anarq.kernel.clock import ManualClock
@@ -22,6 +24,9 @@ from anarq.qmarket.service import MarketService
 from anarq.qonsent import tables as qonsent_tables
 from anarq.qwallet import tables as wallet_tables
 from tests.qdrive.test_drive import Person
+from tests.qpic.conftest import Photographer
+from tests.qpic.images import jpeg
+from tests.qpic.test_library import album, listed
 
 PI = 10**8  # PI has 8 decimals
 FEE_BPS = 100  # the market's default fee
@@ -29,8 +34,10 @@ ASSET_FEE_BPS = 50  # PI's own fee, paid by every payee
 
 
 @pytest.fixture
-async def alice(http: httpx.AsyncClient) -> Person:
-    return await Person(http, "alice").register()
+async def alice(http: httpx.AsyncClient) -> Photographer:
+    seller = Photographer(http, "alice")
+    await seller.register()
+    return seller
 
 
 @pytest.fixture
@@ -228,6 +235,34 @@ async def test_a_token_sells_once_and_its_creator_earns_a_royalty_on_every_resal
     assert await balance(carol) == 30 * PI
     owner = await ok(await carol.send("GET", f"/qwallet/nfts/{token['id']}"))
     assert owner["owner"] == carol.did
+    await books_ok(http, operator)
+
+
+async def test_an_album_sale_shares_its_photos_without_their_metadata(
+    http: httpx.AsyncClient, operator: dict[str, str], alice: Photographer, bob: Person
+) -> None:
+    first = await alice.upload("first.jpg", jpeg(31, gps=True))
+    second = await alice.upload("second.jpg", jpeg(32))
+    trip = await album(alice, "Brittany")
+    both = {"photo_ids": [first["id"], second["id"]]}
+    await ok(await alice.send("POST", f"/qpic/albums/{trip['id']}/photos", json=both))
+    listing = await list_it(alice, kind="album", item=trip["id"], title="Brittany, 24 photos")
+    await fund(http, operator, bob, 10)
+
+    order = await buy(bob, listing["id"])
+
+    assert order["status"] == "settled"
+    assert set(await listed(bob, album=trip["id"])) == {first["id"], second["id"]}
+    shared = await bob.send("GET", f"/qpic/photos/{first['id']}/content")
+    assert shared.status_code == 200
+    assert Image.open(io.BytesIO(shared.content)).getexif().get_ifd(0x8825) == {}
+    document = await ok(await bob.send("GET", f"/qmarket/orders/{order['id']}/licence"))
+    assert licence.check(document).item == {
+        "kind": "album",
+        "title": "Brittany, 24 photos",
+        "id": trip["id"],
+        "photos": 2,
+    }
     await books_ok(http, operator)
 
 
