@@ -263,6 +263,33 @@ async def test_share_wraps_the_key_and_unshare_takes_it_back(
     assert bob_key_id not in stream_recipients(second.header)
 
 
+async def test_readers_past_a_full_header_are_served_through_their_grant(
+    node: Node, alice: Person, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anarq.qdrive.service
+
+    monkeypatch.setattr(anarq.qdrive.service, "MAX_RECIPIENTS", 3)  # the node, alice, one more
+    info = await alice.put("/popular.txt", b"everyone reads this")
+    readers = [await Person(http, f"reader{i}").register() for i in range(3)]
+    answers = []
+    for reader in readers:
+        shared = await alice.send(
+            "POST", f"/qdrive/files/{info['id']}/shares", json={"grantee": reader.did}
+        )
+        assert shared.status_code == 201, shared.text
+        answers.append(shared.json()["key_wrapped"])
+
+    assert answers == [True, False, False]
+    for reader in readers:
+        assert (await reader.read(info["id"])).content == b"everyone reads this"
+    # A new version is wrapped for as many readers as a header holds; the rest still read.
+    await alice.put("/popular.txt", b"second edition", overwrite="true")
+    _first, second = version_rows(node, info["id"])
+    assert len(stream_recipients(second.header)) == 3
+    for reader in readers:
+        assert (await reader.read(info["id"])).content == b"second edition"
+
+
 async def test_reads_are_audited(node: Node, alice: Person, bob: Person) -> None:
     from anarq.qerberos import tables as audit
 

@@ -190,6 +190,10 @@ async def test_resending_an_order_id_buys_once(
 
     assert first["id"] == again["id"] == "bob-order-0001"
     assert await balance(bob) == 20 * PI
+    twice = await bob.send("POST", f"/qmarket/listings/{listing['id']}/orders", json={})
+    assert twice.status_code == 409 and twice.json()["code"] == "qmarket.already_bought"
+    assert twice.json()["order"] == "bob-order-0001"
+    assert await balance(bob) == 20 * PI
     await fund(http, operator, carol, 30)
     taken = await carol.send(
         "POST", f"/qmarket/listings/{listing['id']}/orders", json={"id": "bob-order-0001"}

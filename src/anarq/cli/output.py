@@ -45,13 +45,24 @@ def emit_json(value: Any) -> None:
     typer.echo(json.dumps(plain(value), indent=2, sort_keys=True, default=str))
 
 
-def emit_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, title: str = "") -> None:
+def emit_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    *,
+    title: str = "",
+    whole: Sequence[str] = (),
+) -> None:
+    """A table; the `whole` columns (ids people copy into the next command) are never cut."""
     if not rows:
         console.print(f"[dim]no {title or 'rows'}[/dim]")
         return
     table = Table(title=title or None)
     for column in columns:
-        table.add_column(column.replace("_", " "))
+        widest = max(len(str(row.get(column) or "")) for row in rows)
+        if column in whole:
+            table.add_column(column.replace("_", " "), no_wrap=True, min_width=widest)
+        else:
+            table.add_column(column.replace("_", " "))
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
     console.print(table)

@@ -98,6 +98,11 @@ class ShareInfo(BaseModel):
     actions: list[str]
     grant_id: str
     expires_at: datetime | None
+    key_wrapped: bool = Field(
+        default=True,
+        description="Every version's data key is wrapped for them; false when a version's "
+        "header is full (1,024 readers): the node serves them that version through the grant.",
+    )
 
 
 class QuotaInfo(BaseModel):

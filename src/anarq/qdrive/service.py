@@ -67,7 +67,9 @@ from anarq.qlock import (
     password_digest,
     rewrap_stream_header,
     start_stream,
+    stream_recipients,
 )
+from anarq.qlock.seal import MAX_RECIPIENTS
 from anarq.qonsent.models import GrantRequest
 from anarq.qonsent.service import QonsentService
 from anarq.qonsent.tables import PURPOSE_MAX
@@ -193,11 +195,12 @@ class DriveService:
         return self._upload(row)
 
     def _new_header(self, owner: str, existing: RowMapping | None) -> bytes:
-        """A fresh data key, wrapped for the node, the owner and the file's current readers."""
+        """A fresh data key, wrapped for the node, the owner and the file's current readers
+        (as many as a header holds: the node serves the others through their grant)."""
         readers = [self._custody()[0], self.squid.recipient_key(owner)]
         if existing is not None:
             readers += self._reader_keys(existing["id"])
-        return start_stream(readers, chunk_bytes=CHUNK_BYTES)
+        return start_stream(readers[:MAX_RECIPIENTS], chunk_bytes=CHUNK_BYTES)
 
     def upload(self, ctx: Context, upload_id: str) -> Upload:
         row = self._upload_row(ctx, upload_id)
@@ -774,9 +777,16 @@ class DriveService:
         )
         _, opener = self._custody()
         v = tables.versions
+        wrapped = True
         for ver in tx.execute(
             select(v.c.version, v.c.header).where(v.c.file_id == file_id, v.c.header.is_not(None))
         ).all():
+            held = stream_recipients(ver.header)
+            if reader.key_id in held:
+                continue
+            if len(held) >= MAX_RECIPIENTS:
+                wrapped = False  # a full header: the node serves this reader through the grant
+                continue
             tx.execute(
                 update(v)
                 .where(v.c.file_id == file_id, v.c.version == ver.version)
@@ -796,6 +806,7 @@ class DriveService:
             actions=grant.actions,
             grant_id=grant.id,
             expires_at=grant.expires_at,
+            key_wrapped=wrapped,
         )
 
     def unshare(self, ctx: Context, file_id: str, grantee: str) -> list[str]:
@@ -1179,6 +1190,4 @@ def _link_info(row: dict[str, Any] | RowMapping, token: str | None) -> LinkInfo:
 
 
 def _readers(header: bytes) -> list[str]:
-    from anarq.qlock import stream_recipients
-
     return stream_recipients(header)

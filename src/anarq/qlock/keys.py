@@ -18,10 +18,10 @@ import hashlib
 import os
 from typing import Final
 
+import base58
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa, mlkem, x25519
-from multiformats import multibase
 
 from anarq.qlock.errors import InvalidKey
 
@@ -64,8 +64,7 @@ def key_id_for(public_form: bytes) -> bytes:
 def key_id_text(digest: bytes) -> str:
     """A key-id digest as text: multibase base58btc (`z…`)."""
     assert len(digest) == KEY_ID_DIGEST_BYTES
-    text: str = multibase.encode(digest, "base58btc")
-    return text
+    return "z" + base58.b58encode(digest).decode("ascii")
 
 
 def _split(data: bytes, expected_tag: int, sizes: tuple[int, ...], what: str) -> list[bytes]:

@@ -55,7 +55,6 @@ def _listing_rows(node: Client, listings: list[dict[str, Any]]) -> list[dict[str
             "price": _price(node, item),
             "status": item["status"],
             "rating": "" if item["rating"] is None else f"{item['rating']} ({item['reviews']})",
-            "seller": item["seller"],
         }
         for item in listings
     ]
@@ -84,7 +83,7 @@ def list_listings(
         emit_json(page)
         return
     emit_table(
-        rows, ["id", "kind", "title", "price", "status", "rating", "seller"], title="listings"
+        rows, ["id", "kind", "title", "price", "status", "rating"], title="listings", whole=["id"]
     )
 
 
@@ -145,8 +144,10 @@ def sell(
     url: str | None = URL_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Offer a file, an album, a token or a service. Buyers pay into escrow; goods are
-    handed over (key re-wrapped, album shared, token moved) as the sale settles."""
+    """Offer a file, an album, a token or a service.
+
+    Buyers pay into escrow; goods are handed over (the file's key re-wrapped for the
+    buyer, the album shared, the token moved) in the same step as the sale settles."""
     chosen = [(k, v) for k, v in (("file", file), ("album", album), ("nft", nft)) if v]
     if len(chosen) + int(service) != 1:
         raise typer.BadParameter("name exactly one of --file, --album, --nft, --service")
@@ -231,8 +232,10 @@ def buy(
     url: str | None = URL_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Buy a listing: the price is held in escrow. Goods are yours at once (the sale
-    settles); a service settles when you accept it."""
+    """Buy a listing: the price is held in escrow.
+
+    Goods are yours at once (the sale settles); a service settles when you accept it, or
+    when the acceptance window passes."""
     body = {"id": order_id} if order_id else {}
     with signed_client(url, identity) as node:
         made = node.request("POST", f"/qmarket/listings/{listing_id}/orders", json=body)
@@ -271,15 +274,16 @@ def orders(
                 "title": o["title"],
                 "price": _price(node, o),
                 "status": o["status"],
-                "deadline": o["deadline"] or "",
-                "with": o["seller"] if role == "buyer" else o["buyer"],
+                "deadline": (o["deadline"] or "")[:16].replace("T", " "),
             }
             for o in page["orders"]
         ]
     if as_json:
         emit_json(page)
         return
-    emit_table(rows, ["order", "title", "price", "status", "deadline", "with"], title="orders")
+    emit_table(
+        rows, ["order", "title", "price", "status", "deadline"], title="orders", whole=["order"]
+    )
 
 
 @app.command("order")
@@ -455,6 +459,7 @@ def licence_verify(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Check a licence offline: the issuing node's signature and, with --for, its holder.
+
     Nothing is fetched: the file is all it takes."""
     try:
         document = json.loads(path.read_text())

@@ -98,6 +98,10 @@ class OrderState(Conflict):
     code = "qmarket.order_state"
 
 
+class AlreadyBought(Conflict):
+    code = "qmarket.already_bought"
+
+
 class AlreadyReviewed(Conflict):
     code = "qmarket.already_reviewed"
 
@@ -239,6 +243,8 @@ class MarketService:
                 ctx, "execute", listing_resource(listing_id), parties=[buyer]
             ) as agent:
                 tx = agent.tx
+                if offer["kind"] in ("file", "album"):
+                    self._refuse_second_copy(tx, listing_id, buyer)
                 self.catalogue.take_one(tx, offer)
                 escrow = Escrow(agent, offer["asset"])
                 escrow.hold(order_id, buyer, int(offer["price"]), hold_seconds)
@@ -255,6 +261,18 @@ class MarketService:
                 raise
             return self._same_order(raced, buyer, listing_id), False
         return self.order(ctx, order_id), True
+
+    def _refuse_second_copy(self, tx: Connection, listing_id: str, buyer: str) -> None:
+        """A file or an album is bought once: the buyer holds it (or will) already."""
+        held = tx.execute(
+            select(_o.c.id).where(
+                _o.c.listing_id == listing_id,
+                _o.c.buyer == buyer,
+                _o.c.status.in_((*OPEN, "settled")),
+            )
+        ).first()
+        if held is not None:
+            raise AlreadyBought(f"you bought this already (order {held.id})", order=held.id)
 
     def _same_order(self, row: RowMapping, buyer: str, listing_id: str) -> Order:
         if row["buyer"] != buyer or row["listing_id"] != listing_id:
@@ -287,11 +305,15 @@ class MarketService:
         says was handed over."""
         kind, item_id, buyer = row["kind"], row["item_id"], row["buyer"]
         if kind == "file":
-            self.drive.share_in(tx, seller_ctx, item_id, buyer, ["read"], None)
-            info = self.drive.file(seller_ctx, item_id)
+            share = self.drive.share_in(tx, seller_ctx, item_id, buyer, ["read"], None)
             latest = self.drive.versions(seller_ctx, item_id)[0]
-            described: dict[str, Any] = {"id": item_id, "version": latest.version}
-            described["size"] = info.size
+            described: dict[str, Any] = {
+                "id": item_id,
+                "version": latest.version,
+                "size": latest.size,
+                # Wrapped: the buyer holds the file's key; served: the node reads it for them.
+                "key": "wrapped" if share.key_wrapped else "served",
+            }
             if latest.cid is not None:
                 described["cid"] = latest.cid
             return described
