@@ -371,3 +371,82 @@ async def test_an_expiry_without_a_time_zone_is_a_400(alice: Mailer, bob: Mailer
     response = await alice.send_mail([bob.did], "tz", expires_at="2999-01-01T00:00:00")
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+# Postage --------------------------------------------------------------------------------
+
+PI = 10**8
+
+
+async def fund(http: httpx.AsyncClient, operator: dict[str, str], who: Mailer, pi: int) -> None:
+    body = {"id": f"fund-{who.name}", "to": who.did, "amount": str(pi * PI)}
+    minted = await http.post("/qwallet/assets/PI/mint", json=body, headers=operator)
+    assert minted.status_code == 201, minted.text
+
+
+async def available(who: Mailer) -> int:
+    accounts = (await who.send("GET", "/qwallet/accounts", params={"asset": "PI"})).json()
+    return sum(int(a["balance"]) for a in accounts if a["name"] == "main")
+
+
+async def test_postage_takes_a_stranger_to_the_inbox_and_pays_the_recipient(
+    http: httpx.AsyncClient,
+    operator: dict[str, str],
+    node: Node,
+    alice: Mailer,
+    bob: Mailer,
+    carol: Mailer,
+) -> None:
+    price = {"asset": "PI", "amount": str(PI // 10)}
+    asked = await bob.send("PUT", "/qmail/postage", json=price)
+    assert asked.status_code == 200, asked.text
+    assert (await http.get(f"/qmail/postage/{bob.did}")).json()["amount"] == str(PI // 10)
+    assert (await http.get(f"/qmail/postage/{carol.did}")).status_code == 404
+    await fund(http, operator, alice, 1)
+
+    offer = {"asset": "PI", "max_amount": str(PI // 5)}
+    paid = await alice.sent([bob.did, carol.did], "a paid hello", postage=offer)
+
+    assert [m["id"] for m in await bob.folder("inbox")] == [paid["id"]]
+    assert [m["id"] for m in await carol.folder("requests")] == [paid["id"]]  # asks nothing
+    assert await available(alice) == PI - PI // 10  # only bob charged, and his price only
+    assert await available(bob) == PI // 10 - PI // 10 * 50 // 10_000  # PI's 0.5 %, as a payee
+    books = (await http.get("/qwallet/books", headers=operator)).json()
+    assert books["ok"], books["problems"]
+
+    too_little = {"asset": "PI", "max_amount": str(PI // 20)}
+    cheap = await alice.sent([bob.did], "a cheap hello", postage=too_little)
+    await alice.send("POST", "/qwallet/accounts", json={"asset": "QTOKEN"})
+    other = await alice.sent([bob.did], "in tokens", postage={"asset": "QTOKEN", "max_amount": "1"})
+    unpaid = await alice.sent([bob.did], "no postage")
+    requests = {m["id"] for m in await bob.folder("requests")}
+    assert {cheap["id"], other["id"], unpaid["id"]} <= requests
+    assert await available(alice) == PI - PI // 10  # none of those paid anything
+
+    await bob.send("POST", "/qmail/contacts", json={"contact": alice.did})
+    friendly = await alice.sent([bob.did], "as a contact", postage=offer)
+    assert friendly["id"] in {m["id"] for m in await bob.folder("inbox")}
+    assert await available(alice) == PI - PI // 10  # contacts pay nothing
+
+
+async def test_postage_the_sender_cannot_pay_leaves_the_message_in_requests(
+    http: httpx.AsyncClient, operator: dict[str, str], alice: Mailer, bob: Mailer, carol: Mailer
+) -> None:
+    await bob.send("PUT", "/qmail/postage", json={"asset": "PI", "amount": str(2 * PI)})
+    await fund(http, operator, alice, 1)
+
+    sent = await alice.sent([bob.did], "hello", postage={"asset": "PI", "max_amount": str(5 * PI)})
+
+    assert [m["id"] for m in await bob.folder("requests")] == [sent["id"]]
+    assert await available(alice) == PI
+    no_account = await carol.send_mail(
+        [bob.did], "hi", postage={"asset": "PI", "max_amount": str(PI)}
+    )
+    assert no_account.status_code == 400 and "account" in no_account.json()["detail"]
+    bad = await bob.send("PUT", "/qmail/postage", json={"asset": "NOPE", "amount": "1"})
+    assert bad.status_code == 400
+    zero = await bob.send("PUT", "/qmail/postage", json={"asset": "PI", "amount": "0"})
+    assert zero.status_code == 422
+    gone = await bob.send("DELETE", "/qmail/postage")
+    assert gone.status_code == 204
+    assert (await http.get(f"/qmail/postage/{bob.did}")).status_code == 404

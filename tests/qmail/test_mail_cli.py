@@ -21,7 +21,9 @@ def test_send_read_with_receipt_proof_and_search(tmp_path: Path) -> None:
     alice_home, bob_home = tmp_path / "alice", tmp_path / "bob"
     try:
         url = ("--url", node.url)
-        assert anarq(alice_home, "id", "create", "--name", "alice", *url).returncode == 0
+        made = anarq(alice_home, "id", "create", "--name", "alice", *url, "--json")
+        assert made.returncode == 0, made.stderr
+        alice_did = json.loads(made.stdout)["did"]
         created = anarq(bob_home, "id", "create", "--name", "bob", *url, "--json")
         bob_did = json.loads(created.stdout)["did"]
         attachment = tmp_path / "plan.txt"
@@ -56,5 +58,26 @@ def test_send_read_with_receipt_proof_and_search(tmp_path: Path) -> None:
         )
         assert found.returncode == 0, found.stderr
         assert [m["id"] for m in json.loads(found.stdout)] == [message_id]
+
+        # Postage: bob asks 0.1 PI of strangers; alice pays it and reaches his inbox.
+        asked = anarq(bob_home, "mail", "postage", "set", "--amount", "0.1", *url)
+        assert asked.returncode == 0, asked.stderr
+        shown = anarq(alice_home, "mail", "postage", "show", bob_did, *url)
+        assert "asks 0.1 PI" in " ".join(shown.stdout.split()), shown.stdout
+        token = ("--token", (tmp_path / "data" / "operator.token").read_text().strip())
+        minted = anarq(
+            alice_home, "wallet", "mint", "--operator", *token, "--to", alice_did,
+            "--amount", "1", "--asset", "PI", *url,
+        )  # fmt: skip
+        assert minted.returncode == 0, minted.stderr
+        paid = anarq(
+            alice_home, "mail", "send", "--to", bob_did, "--subject", "worth it", "--body",
+            "hello", "--postage-max", "0.2", *url, "--json",
+        )  # fmt: skip
+        assert paid.returncode == 0, paid.stderr
+        inbox = anarq(bob_home, "mail", "inbox", *url, "--json")
+        assert [m["id"] for m in json.loads(inbox.stdout)["messages"]] == [
+            json.loads(paid.stdout)["id"]
+        ]
     finally:
         node.stop()

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
     from anarq.qmail.service import MailService
 
-    return MailService(kernel, needs["node"], needs["squid"], needs["qerberos"])
+    return MailService(kernel, needs["node"], needs["squid"], needs["qerberos"], needs["qwallet"])
 
 
 def _install(kernel: Kernel, service: Any) -> None:
@@ -37,7 +37,7 @@ def module() -> Module:
         name="qmail",
         summary="Mail: signed, end-to-end sealed, certified by receipts; folders, threads",
         build=_build,
-        requires=("node", "squid", "qerberos"),
+        requires=("node", "squid", "qerberos", "qwallet"),
         tables=tables.TABLES,
         router=_router,
         cli=app,

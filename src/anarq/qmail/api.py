@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from anarq.gateway.auth import caller
+from anarq.kernel.errors import NotFound
 from anarq.kernel.guard import Context
 from anarq.qmail.models import (
     Contact,
@@ -15,6 +16,8 @@ from anarq.qmail.models import (
     MessageInfo,
     MessagePage,
     MoveRequest,
+    Postage,
+    PostageInfo,
     Proof,
     ReadRequest,
     SendRequest,
@@ -183,4 +186,31 @@ def remove_contact(
     svc: MailService = Depends(service),
 ) -> Response:
     svc.remove_contact(ctx, did)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/postage/{did}",
+    response_model=PostageInfo,
+    summary="What a stranger's mail pays an identity to reach its inbox (404: nothing)",
+)
+def postage(
+    did: str = Path(..., min_length=8, max_length=DID_MAX), svc: MailService = Depends(service)
+) -> PostageInfo:
+    found = svc.postage(did)
+    if found is None:
+        raise NotFound(f"{did[:200]} asks no postage: mail from strangers goes to requests")
+    return found
+
+
+@router.put("/postage", response_model=PostageInfo, summary="Ask postage of strangers' mail")
+def set_postage(
+    body: Postage, ctx: Context = Depends(caller), svc: MailService = Depends(service)
+) -> PostageInfo:
+    return svc.set_postage(ctx, body)
+
+
+@router.delete("/postage", status_code=204, summary="Ask no postage")
+def clear_postage(ctx: Context = Depends(caller), svc: MailService = Depends(service)) -> Response:
+    svc.clear_postage(ctx)
     return Response(status_code=204)

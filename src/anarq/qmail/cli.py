@@ -30,12 +30,17 @@ from anarq.qmail.envelope import (
     verify_sender,
 )
 from anarq.qonsent.cli import parse_duration
-from anarq.sdk import Client
+from anarq.qwallet.cli import asset_scale, from_units, to_units
+from anarq.sdk import ApiError, Client
 from anarq.squid.cli import signed_client
 
 app = typer.Typer(no_args_is_help=True)
 contacts_app = typer.Typer(no_args_is_help=True, help="Whose mail goes straight to your inbox.")
 app.add_typer(contacts_app, name="contacts")
+postage_app = typer.Typer(
+    no_args_is_help=True, help="What strangers' mail pays you to reach your inbox."
+)
+app.add_typer(postage_app, name="postage")
 
 IDENTITY_OPTION = typer.Option(
     None, "--as", envvar="ANARQ_IDENTITY", help="Identity to act as [default: the active one]."
@@ -69,6 +74,7 @@ def send_message(
     attachments: list[dict[str, Any]] | None = None,
     in_reply_to: str | None = None,
     expires_at: datetime | None = None,
+    postage: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Sign, seal to every recipient and the sender, and send; the node's record of it."""
     signer = node.signer
@@ -96,6 +102,8 @@ def send_message(
     }
     if expires_at is not None:
         request["expires_at"] = expires_at.isoformat()
+    if postage is not None:
+        request["postage"] = postage
     result: dict[str, Any] = node.request("POST", "/qmail/messages", json=request)
     return result
 
@@ -194,17 +202,31 @@ def send(
     cc: str | None = typer.Option(None, "--cc", help="More recipients, comma-separated."),
     attach: list[Path] = typer.Option([], "--attach", help="A file to attach (repeatable)."),
     expires: str | None = typer.Option(None, "--expires", help="Delete for good after, e.g. 7d."),
+    postage_max: str | None = typer.Option(
+        None,
+        "--postage-max",
+        help="Pay each stranger who asks postage up to this (e.g. 0.1), to reach their inbox.",
+    ),
+    postage_asset: str = typer.Option("PI", "--postage-asset", help="The postage's asset."),
     identity: str | None = IDENTITY_OPTION,
     url: str | None = URL_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Send a message: signed by you, sealed to each recipient and yourself."""
+    """Send a message: signed by you, sealed to each recipient and yourself.
+
+    Mail from someone not in a recipient's contacts waits in their requests folder, unless
+    the recipient asks postage and `--postage-max` covers it: then it is paid to them and
+    the message lands in their inbox (`anarq mail postage show DID` tells the price)."""
     recipients, copies = _dids(to), _dids(cc)
     if not recipients:
         raise typer.BadParameter("--to names at least one DID")
     text = _body(body, body_file)
     expires_at = datetime.now(UTC) + parse_duration(expires) if expires else None
     with signed_client(url, identity) as node:
+        postage = None
+        if postage_max is not None:
+            units = to_units(postage_max, asset_scale(node, postage_asset))
+            postage = {"asset": postage_asset, "max_amount": str(units)}
         refs = _attach(node, attach, recipients + copies) if attach else []
         sent = send_message(
             node,
@@ -214,6 +236,7 @@ def send(
             body=text,
             attachments=refs,
             expires_at=expires_at,
+            postage=postage,
         )
     if as_json:
         emit_json(sent)
@@ -576,3 +599,47 @@ def contacts_rm(
     with signed_client(url, identity) as node:
         node.request("DELETE", f"/qmail/contacts/{did}")
     console.print(f"removed {did}")
+
+
+@postage_app.command("set")
+def postage_set(
+    amount: str = typer.Option(..., "--amount", help="The price, e.g. 0.05"),
+    asset: str = typer.Option("PI", "--asset"),
+    identity: str | None = IDENTITY_OPTION,
+    url: str | None = URL_OPTION,
+) -> None:
+    """Ask postage of mail from strangers: paid to you, it brings their mail to your inbox
+    (contacts, and replies in your threads, pay nothing)."""
+    with signed_client(url, identity) as node:
+        units = to_units(amount, asset_scale(node, asset))
+        node.request("PUT", "/qmail/postage", json={"asset": asset, "amount": str(units)})
+    console.print(f"mail from strangers reaches your inbox for {amount} {asset}")
+
+
+@postage_app.command("clear")
+def postage_clear(identity: str | None = IDENTITY_OPTION, url: str | None = URL_OPTION) -> None:
+    """Ask no postage: mail from strangers waits in requests."""
+    with signed_client(url, identity) as node:
+        node.request("DELETE", "/qmail/postage")
+    console.print("no postage: mail from strangers waits in requests")
+
+
+@postage_app.command("show")
+def postage_show(
+    did: str | None = typer.Argument(None, help="Whose postage [default: yours]."),
+    identity: str | None = IDENTITY_OPTION,
+    url: str | None = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """What a stranger's mail pays an identity to reach its inbox."""
+    with signed_client(url, identity) as node:
+        whose = did or (node.signer.did if node.signer else "")
+        try:
+            price: dict[str, Any] = node.request("GET", f"/qmail/postage/{whose}")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            emit_json(None) if as_json else console.print(f"{whose} asks no postage")
+            return
+        shown = f"{from_units(price['amount'], asset_scale(node, price['asset']))} {price['asset']}"
+    emit_json(price) if as_json else console.print(f"{whose} asks {shown}")

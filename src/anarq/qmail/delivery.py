@@ -26,6 +26,7 @@ from anarq.kernel.ids import new_id
 from anarq.node.service import NodeService
 from anarq.qmail import tables
 from anarq.qmail.envelope import receipt, receipt_digest, sign_receipt
+from anarq.qmail.postage import Purse
 from anarq.squid.service import SquidService
 
 
@@ -39,6 +40,8 @@ class Outgoing:
     thread_id: str
     in_reply_to: str | None
     sent_at: datetime
+    # The sender's postage offer, payable in the send's transaction (see `postage`).
+    purse: Purse | None = None
 
 
 @dataclass(frozen=True)

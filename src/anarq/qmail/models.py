@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from anarq.qmail.tables import DID_MAX, LABEL_MAX
+from anarq.qwallet.models import AssetCode, Units
 
 Folder = Literal["inbox", "sent", "archive", "trash", "requests"]
 FOLDERS: tuple[str, ...] = ("inbox", "sent", "archive", "trash", "requests")
@@ -18,6 +19,26 @@ ENVELOPE_TEXT_MAX_CHARS = 32 * 1024 * 1024
 
 DID = Field(min_length=8, max_length=DID_MAX)
 RecipientDid = Annotated[str, Field(min_length=8, max_length=DID_MAX)]
+
+
+class PostageOffer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    asset: AssetCode
+    max_amount: Units = Field(gt=0, description="At most this, per recipient.")
+
+
+class Postage(BaseModel):
+    """What mail from a stranger pays to reach `owner`'s inbox (paid to them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    asset: AssetCode
+    amount: Units = Field(gt=0, description="In the asset's smallest unit.")
+
+
+class PostageInfo(Postage):
+    owner: str
 
 
 class SendRequest(BaseModel):
@@ -35,6 +56,11 @@ class SendRequest(BaseModel):
     in_reply_to: str | None = Field(default=None, min_length=1, max_length=26)
     expires_at: datetime | None = Field(
         default=None, description="Deleted for good (envelope and entries) at this time."
+    )
+    postage: PostageOffer | None = Field(
+        default=None,
+        description="What you will pay each recipient who asks postage of strangers, so "
+        "that the message lands in their inbox rather than their requests.",
     )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -53,10 +54,15 @@ from anarq.qmail.models import (
     MailKey,
     MessageInfo,
     MessagePage,
+    Postage,
+    PostageInfo,
+    PostageOffer,
     Proof,
     SendRequest,
 )
+from anarq.qmail.postage import Purse
 from anarq.qmail.receipts import Receipts
+from anarq.qwallet.service import WalletService
 from anarq.squid.service import SquidService
 
 MESSAGE_MAX_BYTES = 8 * 1024 * 1024  # the sealed envelope; larger content goes by attachment
@@ -95,12 +101,18 @@ class MailService:
     erase_order = 20
 
     def __init__(
-        self, kernel: Kernel, node: NodeService, squid: SquidService, qerberos: QerberosService
+        self,
+        kernel: Kernel,
+        node: NodeService,
+        squid: SquidService,
+        qerberos: QerberosService,
+        wallet: WalletService,
     ) -> None:
         self.k = kernel
         self.node = node
         self.squid = squid
         self.qerberos = qerberos
+        self.wallet = wallet
         # Tried in order; the first that accepts a recipient delivers to it.
         self.deliveries: list[Delivery] = [LocalDelivery(kernel, node, squid, self._folder_for)]
         self.receipts = Receipts(kernel, squid, qerberos)
@@ -167,7 +179,8 @@ class MailService:
         self.node.identity.signing_key()  # made before the write, never inside it
         blob = put_bytes(self.k.blobs, envelope)
         try:
-            with self.k.change(ctx, "write", mailbox_resource(sender)) as tx:
+            with self._sending(ctx, sender, request.postage, message_id) as (tx, purse):
+                outgoing = dataclasses.replace(outgoing, purse=purse)
                 self._store(tx, outgoing, blob.cid, len(envelope), expires_at)
                 for did, route in routes.items():
                     route.deliver(tx, ctx, outgoing, did)
@@ -187,6 +200,23 @@ class MailService:
                 self._require_new_envelope(digest)
             raise
         return self.message(ctx, message_id)
+
+    @contextlib.contextmanager
+    def _sending(
+        self, ctx: Context, sender: str, offer: PostageOffer | None, message_id: str
+    ) -> Iterator[tuple[Connection, Purse | None]]:
+        """The send's one transaction; with a postage offer, a ledger transaction too, so
+        that postage is paid exactly when the message is delivered."""
+        if offer is None:
+            with self.k.change(ctx, "write", mailbox_resource(sender)) as tx:
+                yield tx, None
+            return
+        try:
+            source = self.wallet.lookup(sender, offer.asset).id
+        except NotFound:
+            raise BadRequest(f"you hold no {offer.asset} account to pay postage from") from None
+        with self.wallet.agent(ctx, "write", mailbox_resource(sender), parties=[sender]) as agent:
+            yield agent.tx, Purse(agent, source, offer, message_id)
 
     def _require_new_envelope(self, digest: str) -> None:
         m = tables.messages
@@ -260,7 +290,52 @@ class MailService:
             ).first()
             if took_part is not None:
                 return "inbox"
+        if message.purse is not None:
+            price = tx.execute(
+                select(tables.postage.c.asset, tables.postage.c.amount).where(
+                    tables.postage.c.owner == recipient
+                )
+            ).first()
+            if price is not None and message.purse.pay(recipient, price.asset, int(price.amount)):
+                return "inbox"
         return "requests"
+
+    # Postage -------------------------------------------------------------------------
+
+    def set_postage(self, ctx: Context, price: Postage) -> PostageInfo:
+        """What strangers' mail must pay you to reach your inbox (paid to you)."""
+        owner = self._owner(ctx)
+        try:
+            self.wallet.asset(price.asset)
+        except NotFound:
+            raise BadRequest(f"no asset {price.asset} on this node") from None
+        row = {
+            "owner": owner,
+            "asset": price.asset,
+            "amount": str(price.amount),
+            "updated_at": self.k.clock.now(),
+        }
+        with self.k.change(ctx, "write", mailbox_resource(owner)) as tx:
+            tx.execute(delete(tables.postage).where(tables.postage.c.owner == owner))
+            tx.execute(insert(tables.postage).values(**row))
+        return PostageInfo(owner=owner, asset=price.asset, amount=price.amount)
+
+    def clear_postage(self, ctx: Context) -> None:
+        owner = self._owner(ctx)
+        with self.k.change(ctx, "write", mailbox_resource(owner)) as tx:
+            tx.execute(delete(tables.postage).where(tables.postage.c.owner == owner))
+
+    def postage(self, did: str) -> PostageInfo | None:
+        """`did`'s postage for strangers, or None: anyone may ask before sending."""
+        with self.k.db.read() as conn:
+            row = (
+                conn.execute(select(tables.postage).where(tables.postage.c.owner == did))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        return PostageInfo(owner=did, asset=row["asset"], amount=int(row["amount"]))
 
     # Reading -------------------------------------------------------------------------
 

@@ -88,4 +88,14 @@ contacts = Table(
 )
 Index("ix_qmail_contacts_contact", contacts.c.contact)
 
-TABLES = (messages, entries, labels, receipts, contacts)
+# What mail from a stranger must pay to land in the inbox instead of `requests`.
+postage = Table(
+    "qmail_postage",
+    metadata,
+    Column("owner", String(DID_MAX), primary_key=True),
+    Column("asset", String(16), nullable=False),
+    Column("amount", String(40), nullable=False),  # the asset's smallest unit, as text
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+TABLES = (messages, entries, labels, receipts, contacts, postage)
