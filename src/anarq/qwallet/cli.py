@@ -408,6 +408,13 @@ def nft_mint(
     name: str = typer.Option(..., "--name"),
     to: str | None = typer.Option(None, "--to", help="Give it to (DID) [default: you]."),
     metadata: str = typer.Option("{}", "--metadata", help='JSON, e.g. {"cid": "bafy…"}'),
+    royalty_bps: int = typer.Option(
+        0,
+        "--royalty-bps",
+        min=0,
+        max=5000,
+        help="Your share of every resale through Qmarket, in basis points (250 = 2.5 %).",
+    ),
     identity: str | None = IDENTITY_OPTION,
     url: str | None = URL_OPTION,
     as_json: bool = JSON_OPTION,
@@ -417,10 +424,9 @@ def nft_mint(
         fields = json.loads(metadata)
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"--metadata is not JSON: {exc}") from None
+    body = {"name": name, "to": to, "metadata": fields, "royalty_bps": royalty_bps}
     with signed_client(url, identity) as node:
-        made = node.request(
-            "POST", "/qwallet/nfts", json={"name": name, "to": to, "metadata": fields}
-        )
+        made = node.request("POST", "/qwallet/nfts", json=body)
     emit_json(made) if as_json else console.print(f"minted token {made['id']} ({name})")
 
 
