@@ -10,6 +10,7 @@ from anarq.kernel.module import Module
 @cache
 def installed_modules() -> tuple[Module, ...]:
     from anarq import (
+        dao,
         node,
         privacy,
         qchat,
@@ -40,5 +41,6 @@ def installed_modules() -> tuple[Module, ...]:
         qpic.module(),
         qwallet.module(),
         qmarket.module(),
+        dao.module(),
         privacy.module(),
     )

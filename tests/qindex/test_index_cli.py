@@ -11,7 +11,7 @@ import pytest
 
 from anarq.kernel.blobs.cid import cid_for_bytes
 from tests.conftest import free_port
-from tests.squid.test_id_cli import anarq
+from tests.support.cli import anarq
 from tests.support.process import NodeProcess
 
 pytestmark = pytest.mark.slow

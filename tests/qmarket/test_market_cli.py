@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.squid.test_id_cli import anarq
+from tests.support.cli import anarq
 from tests.support.process import NodeProcess
 
 pytestmark = pytest.mark.slow

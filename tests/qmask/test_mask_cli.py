@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.conftest import free_port
 from tests.qmask.test_image import jpeg_with_everything
-from tests.squid.test_id_cli import anarq
+from tests.support.cli import anarq
 from tests.support.process import NodeProcess
 
 pytestmark = pytest.mark.slow

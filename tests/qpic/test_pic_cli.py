@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from PIL import Image
 
 from tests.conftest import free_port
 from tests.qpic.images import encode, jpeg, scene
+from tests.support.cli import anarq as run_anarq
 from tests.support.process import NodeProcess
 
 pytestmark = pytest.mark.slow
@@ -20,22 +19,7 @@ ALBUM_PASSPHRASE = "a long album passphrase"
 
 
 def anarq(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANARQ_")}
-    env.update(
-        {
-            "ANARQ_HOME": str(home),
-            "ANARQ_PASSPHRASE": "correct horse battery staple",
-            "ANARQ_ALBUM_PASSPHRASE": ALBUM_PASSPHRASE,
-        }
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "anarq", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    return run_anarq(home, *args, env={"ANARQ_ALBUM_PASSPHRASE": ALBUM_PASSPHRASE})
 
 
 def test_import_browse_lock_share_and_thumb(tmp_path: Path) -> None:

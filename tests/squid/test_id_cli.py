@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port
+from tests.support.cli import anarq
 from tests.support.process import NodeProcess
 
 pytestmark = pytest.mark.slow
-
-
-def anarq(
-    home: Path, *args: str, passphrase: str = "correct horse battery staple"
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANARQ_")}
-    env.update({"ANARQ_HOME": str(home), "ANARQ_PASSPHRASE": passphrase})
-    return subprocess.run(
-        [sys.executable, "-m", "anarq", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_create_register_show_export_import(tmp_path: Path) -> None:

@@ -295,7 +295,9 @@ class QonsentService:
             self._require_right_to_grant(ctx, request)
             self.k.guard.authorize(ctx, "share", request.resource)
         except AnarqError:
-            self.k.guard.record(ctx, "share", request.resource, "deny")
+            # In the caller's transaction (a write on another connection would wait for it):
+            # the refusal stands if the caller's change does.
+            self.k.guard.record(ctx, "share", request.resource, "deny", tx)
             raise
         grant = self._insert_grant(tx, ctx, request)
         self.k.guard.record(ctx, "share", request.resource, "allow", tx)
@@ -378,6 +380,17 @@ class QonsentService:
 
     def revoke(self, ctx: Context, grant_id: str) -> Grant:
         """Revoke a grant now. Its grantor, an admin of its resource, or the operator may."""
+        grant = self._revocable(ctx, grant_id, None)
+        with self.k.db.write() as tx:
+            self._revoke_row(tx, ctx, grant)
+        return self.get(grant_id)
+
+    def revoke_in(self, tx: Connection, ctx: Context, grant_id: str) -> None:
+        """`revoke`, inside the caller's transaction (a DAO vote's execution). A refusal is
+        recorded in that transaction: it stands only if the caller's change does."""
+        self._revoke_row(tx, ctx, self._revocable(ctx, grant_id, tx))
+
+    def _revocable(self, ctx: Context, grant_id: str, tx: Connection | None) -> Grant:
         grant = self.get(grant_id)
         if grant.revoked_at is not None:
             raise NotFound(f"grant {grant_id} is already revoked")
@@ -385,21 +398,28 @@ class QonsentService:
         if not allowed and ctx.actor.authenticated:
             allowed = self.check(ctx.actor.id, "admin", grant.resource).allowed
         if not allowed:
-            self.k.guard.record(ctx, "share", grant.resource, "deny")
+            self.k.guard.record(ctx, "share", grant.resource, "deny", tx)
             raise Forbidden(f"{ctx.actor.id} may not revoke grant {grant_id}")
+        return grant
+
+    def _revoke_row(self, tx: Connection, ctx: Context, grant: Grant) -> None:
         g = tables.grants
-        with self.k.db.write() as tx:
-            tx.execute(update(g).where(g.c.id == grant_id).values(revoked_at=self.k.clock.now()))
-            self.k.bus.publish(
-                tx,
-                "qonsent.grant.revoked",
-                {"grant_id": grant_id, "resource": grant.resource},
-                actor=ctx.actor.id,
-                subject=f"qonsent:grant:{grant_id}",
-                correlation_id=ctx.correlation_id or ctx.request_id,
-            )
-            self.k.guard.record(ctx, "share", grant.resource, "allow", tx)
-        return self.get(grant_id)
+        revoked = tx.execute(
+            update(g)
+            .where(g.c.id == grant.id, g.c.revoked_at.is_(None))
+            .values(revoked_at=self.k.clock.now())
+        ).rowcount
+        if revoked != 1:
+            raise NotFound(f"grant {grant.id} is already revoked")
+        self.k.bus.publish(
+            tx,
+            "qonsent.grant.revoked",
+            {"grant_id": grant.id, "resource": grant.resource},
+            actor=ctx.actor.id,
+            subject=f"qonsent:grant:{grant.id}",
+            correlation_id=ctx.correlation_id or ctx.request_id,
+        )
+        self.k.guard.record(ctx, "share", grant.resource, "allow", tx)
 
     def receipt(self, ctx: Context, grant_id: str) -> dict[str, Any]:
         """The signed consent receipt of a grant: for its grantor, grantee and the operator."""

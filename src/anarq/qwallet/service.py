@@ -424,6 +424,22 @@ class WalletService:
         with self.k.db.read() as conn:
             return [_account_info(r) for r in conn.execute(query).mappings()]
 
+    def holders(self, asset: str) -> dict[str, int]:
+        """What each owner's main account of `asset` holds, available (posted credits less
+        debits posted and pending), for those holding some: a token's voting power."""
+        ac = tables.accounts
+        with self.k.db.read() as conn:
+            rows = conn.execute(
+                select(
+                    ac.c.owner, ac.c.credits_posted, ac.c.debits_posted, ac.c.debits_pending
+                ).where(ac.c.asset == asset, ac.c.name == "main")
+            ).all()
+        held = {
+            r.owner: int(r.credits_posted) - int(r.debits_posted) - int(r.debits_pending)
+            for r in rows
+        }
+        return {owner: amount for owner, amount in held.items() if amount > 0}
+
     def lookup(self, owner: str, asset: str) -> AccountRef:
         """Where to pay `owner` in `asset`: the id of their main account (nothing more)."""
         found = self._account_of(owner, asset)
