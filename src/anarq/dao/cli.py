@@ -172,10 +172,10 @@ def _actions(
 ) -> list[Any]:
     found: list[Any] = []
     for item in pay:
-        to, _, rest = item.partition(":")
+        to, _, rest = item.rpartition("=")
         amount, _, asset = rest.partition(":")
         if not to or not amount:
-            raise typer.BadParameter(f"--pay is DID:AMOUNT[:ASSET], not {item!r}")
+            raise typer.BadParameter(f"--pay is DID=AMOUNT[:ASSET], not {item!r}")
         asset = asset or "PI"
         units = to_units(amount, asset_scale(node, asset))
         found.append({"type": "transfer", "to": to, "asset": asset, "amount": str(units)})
@@ -201,7 +201,9 @@ def propose(
     choice: list[str] = typer.Option(
         [], "--choice", help="A choice (repeatable) [For, Against, Abstain]."
     ),
-    pay: list[str] = typer.Option([], "--pay", help="From the treasury: DID:AMOUNT[:ASSET]."),
+    pay: list[str] = typer.Option(
+        [], "--pay", help="From the treasury: DID=AMOUNT[:ASSET], e.g. did:key:z…=2.5:PI."
+    ),
     action: list[str] = typer.Option([], "--action", help="An action as JSON (repeatable)."),
     actions_file: Path | None = typer.Option(
         None, "--actions-file", help="A JSON list of actions."
