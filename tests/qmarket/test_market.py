@@ -239,6 +239,9 @@ async def test_a_token_sells_once_and_its_creator_earns_a_royalty_on_every_resal
     assert await balance(carol) == 30 * PI
     owner = await ok(await carol.send("GET", f"/qwallet/nfts/{token['id']}"))
     assert owner["owner"] == carol.did
+    # A gift would let a resale paid on the side skip the royalty: it moves by sale only.
+    gift = await carol.send("POST", f"/qwallet/nfts/{token['id']}/send", json={"to": bob.did})
+    assert gift.status_code == 409 and gift.json()["code"] == "qwallet.nft_royalty_bound"
     await books_ok(http, operator)
 
 

@@ -112,6 +112,12 @@ class AssetExists(Conflict):
     code = "qwallet.asset_exists"
 
 
+class NftRoyaltyBound(Conflict):
+    """A token with a royalty, held by someone other than its issuer: it moves by sale."""
+
+    code = "qwallet.nft_royalty_bound"
+
+
 class NftListed(Conflict):
     """The token is for sale in a Qmarket listing: it moves only through that sale."""
 
@@ -846,6 +852,12 @@ class WalletService:
             raise NftListed(
                 f"{nft_id} is for sale in listing {held['listed_in']}: withdraw it first",
                 listing=held["listed_in"],
+            )
+        if held["royalty_bps"] and held["owner"] != held["issuer"]:
+            # Otherwise a resale paid on the side would skip the royalty.
+            raise NftRoyaltyBound(
+                f"{nft_id} pays its creator {held['royalty_bps'] / 100:g} % of every resale: "
+                "it changes hands through a Qmarket sale, not by a gift"
             )
         self.squid.identity(to)
         with self.k.change(ctx, "write", wallet_resource(actor)) as tx:
