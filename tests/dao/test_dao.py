@@ -421,3 +421,36 @@ async def test_joining_leaving_and_bad_daos(
     assert (await http.post("/dao/daos", json={"name": "X"})).status_code == 401
     listed = await ok(await http.get("/dao/daos", params={"member": alice.did}))
     assert {d["did"] for d in listed} == {closed["did"], club["did"]}
+
+
+async def test_erasure_leaves_every_dao_and_ends_delegations(
+    http: httpx.AsyncClient, node: Node, daos: DaoService, alice: Person, bob: Person
+) -> None:
+    from anarq.kernel.guard import Context
+
+    dao = await make_dao(alice, bob)
+    await ok(
+        await bob.send(
+            "POST",
+            f"/dao/daos/{dao['did']}/delegations",
+            json={"delegate": alice.did, "share_bps": 5000},
+        ),
+        201,
+    )
+    made = await propose(alice, dao["did"])
+    await vote(bob, made, 0)
+    exported = {item.name for item in daos.export_subject(Context.system(), bob.did)}
+    assert exported == {
+        "dao/memberships.json",
+        "dao/delegations.json",
+        "dao/proposals.json",
+        "dao/votes.json",
+    }
+
+    erased = daos.erase_subject(Context.system(), bob.did)
+
+    assert erased == {"memberships": 1, "delegations": 1}
+    members = await ok(await http.get(f"/dao/daos/{dao['did']}/members"))
+    assert bob.did not in [m["did"] for m in members]
+    assert daos.delegations(dao["did"]) == []
+    assert (await ok(await http.get(f"/dao/proposals/{made['id']}")))["votes"] == 1  # it stays

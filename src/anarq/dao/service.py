@@ -128,7 +128,8 @@ class DaoService:
         """A new DAO, a sub-identity of its creator whose key is dropped at once."""
         creator = ctx.identity("a DAO")
         members = {m.did: m.weight for m in request.members}
-        members.setdefault(creator, 1) if request.membership == "members" else None
+        if request.membership == "members":
+            members.setdefault(creator, 1)
         for did in [*members, *(request.issue.holders if request.issue else {})]:
             self._require_identity(did)
         for did in request.params.cancellers:
@@ -787,7 +788,7 @@ class DaoService:
         """Leave every DAO and end every delegation. Votes cast stay: a signed vote is part
         of a decision other members rely on (and anyone may have counted it)."""
         now = self.k.clock.now()
-        with self.k.db.write() as tx:
+        with self.k.change(ctx, "write", f"dao:member:{did}") as tx:
             left = tx.execute(delete(_m).where(_m.c.member == did)).rowcount
             ended = tx.execute(
                 update(_dl)
