@@ -169,6 +169,11 @@ OWN_SPACE = {
     "POST /qwallet/accounts",
     "POST /qwallet/nfts",
     "POST /qwallet/batches",
+    # One's own mail postage; one's own shop listing; one's own DAO (its creator).
+    "PUT /qmail/postage",
+    "DELETE /qmail/postage",
+    "POST /qmarket/listings",
+    "POST /dao/daos",
 }
 # POST only because their input is a body: they compute an answer and change nothing.
 # Any identity may call them; each accepted call is checked to have changed no table.
@@ -178,6 +183,7 @@ COMPUTE_ONLY = {
     "POST /qmask/redact",
     "POST /qmask/image/strip",
     "POST /qmask/anonymize",
+    "POST /qmarket/licences/verify",
 }
 # What every signed request may add to, whatever it does: spent nonces, the audit trail.
 BOOKKEEPING_PREFIXES = ("squid_nonces", "squid_aid_counts", "qerberos_")

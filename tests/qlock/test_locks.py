@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from anarq import qlock
 from anarq.kernel import Kernel
 from anarq.kernel.clock import ManualClock
-from anarq.kernel.db import Database, metadata
+from anarq.kernel.db import metadata
 from anarq.kernel.errors import AnarqError, BadRequest, Forbidden
 from anarq.kernel.guard import OPERATOR, Actor, Context
 from anarq.kernel.node import Node
@@ -39,6 +39,7 @@ from anarq.qlock.models import TTL_MAX_MS, WAIT_MAX_MS, Lease
 from anarq.qlock.service import QlockService, decode_base64
 from anarq.qlock.tables import leases
 from anarq.qonsent.models import GrantRequest
+from tests.conftest import migrate_embedded
 
 ALICE = "did:key:z6MkAlice"
 BOB = "did:key:z6MkBob"
@@ -62,10 +63,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def node(settings: Settings, clock: ManualClock) -> AsyncIterator[Node]:
     """The suite's node with the qlock module in it, on a clock the tests move."""
-    if settings.backend_kind == "embedded":
-        database = Database(settings.effective_database_url, pool_size=1)
-        database.upgrade()
-        database.close()
+    migrate_embedded(settings)
     kernel = Kernel.open(settings, clock=clock)
     # Until qlock's migration exists; a no-op once it does.
     metadata.create_all(kernel.db.engine, tables=[leases])

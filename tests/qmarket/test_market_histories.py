@@ -35,6 +35,7 @@ from anarq.qwallet.models import MintRequest, NftMintRequest
 from anarq.qwallet.service import WalletService
 from anarq.squid.didkey import did_from_ed25519
 from anarq.squid.models import Registration
+from tests.conftest import migrate_embedded
 
 SYSTEM = Context.system()
 PRICE = 1000
@@ -49,12 +50,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def market_node(settings: Settings, clock: ManualClock) -> Any:
-    from anarq.kernel.db import Database
-
-    if settings.backend_kind == "embedded":
-        database = Database(settings.effective_database_url, pool_size=1)
-        database.upgrade()
-        database.close()
+    migrate_embedded(settings)
     built = Node.open(settings, clock=clock)
     yield built
     await built.kernel.bus.stop()

@@ -22,6 +22,7 @@ from anarq.qwallet import tables
 from anarq.qwallet.ledger import AccountFlags, TransferFlags, TransferIn
 from anarq.qwallet.models import IssueRequest
 from anarq.qwallet.service import WalletService
+from tests.conftest import migrate_embedded
 
 L = TransferFlags
 SYSTEM = Context.system()
@@ -39,12 +40,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def ledger_node(settings: Settings, clock: ManualClock) -> Any:
-    from anarq.kernel.db import Database
-
-    if settings.backend_kind == "embedded":
-        database = Database(settings.effective_database_url, pool_size=1)
-        database.upgrade()
-        database.close()
+    migrate_embedded(settings)
     built = Node.open(settings, clock=clock)
     yield built
     await built.kernel.bus.stop()
