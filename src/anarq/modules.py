@@ -16,6 +16,7 @@ def installed_modules() -> tuple[Module, ...]:
         qchat,
         qdrive,
         qerberos,
+        qflow,
         qindex,
         qlock,
         qmail,
@@ -42,5 +43,6 @@ def installed_modules() -> tuple[Module, ...]:
         qwallet.module(),
         qmarket.module(),
         dao.module(),
+        qflow.module(),
         privacy.module(),
     )

@@ -500,6 +500,13 @@ class QpicService:
     ) -> Share:
         return self.sharing.share_album(ctx, album_id, grantee, expires_at, self._row)
 
+    def clean_copy(self, ctx: Context, photo_id: str) -> str:
+        """The photo's copy without metadata, in its owner's drive (made once): its file."""
+        row = self._row(photo_id)
+        if row["owner"] != ctx.identity("a photo library"):
+            raise Forbidden("only the photo's owner makes its copies")
+        return self.importer.shared_copy(ctx, row)
+
     def album_copies(self, ctx: Context, album_id: str) -> AlbumCopies:
         """What sharing the album hands over, made ahead of a sharing transaction."""
         return self.sharing.album_copies(ctx, album_id, self._row)
