@@ -434,3 +434,24 @@ async def test_bad_definitions_are_refused_with_what_is_wrong(
     assert (await http.get("/qflow/workflows")).status_code == 401
     actions = await ok(await http.get("/qflow/actions"))
     assert {"qwallet.pay", "qdrive.share", "qpic.strip"} <= {a["name"] for a in actions}
+
+
+async def test_a_disabled_workflows_runs_wait_until_it_is_enabled(
+    flows: QflowService, alice: Person
+) -> None:
+    definition = {
+        "name": "paused",
+        "trigger": {"type": "manual"},
+        "steps": [{"id": "mark", "action": "qindex.point", "with": {"key": "p", "cid": CID}}],
+    }
+    made = await ok(
+        await alice.send(
+            "POST", "/qflow/workflows", json={"definition": definition, "enabled": False}
+        ),
+        201,
+    )
+    run = await ok(await alice.send("POST", f"/qflow/workflows/{made['id']}/runs", json={}), 201)
+    assert flows.engine.work() == 0
+    await ok(await alice.send("POST", f"/qflow/workflows/{made['id']}/enable"))
+    assert flows.engine.work() == 1
+    assert (await ok(await alice.send("GET", f"/qflow/runs/{run['id']}")))["status"] == "succeeded"

@@ -119,6 +119,13 @@ class Settings(BaseSettings):
         le=180 * 24,
         description="Hours a moderator has to resolve a dispute before the buyer is refunded.",
     )
+    flow_lease_seconds: int = Field(
+        default=30,
+        ge=2,
+        le=3600,
+        description="How long a Qflow worker holds a run it took: a worker that died gives "
+        "its runs to the others after this long.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=16,

@@ -38,11 +38,10 @@ from anarq.qflow.definition import Definition, holds, redacted, render
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=30)
 CLAIM_BATCH = 32
 OUTPUT_MAX_CHARS = 64 * 1024
 
-_r, _s, _v = tables.runs, tables.steps, tables.versions
+_r, _s, _v, _w = tables.runs, tables.steps, tables.versions, tables.workflows
 
 
 class StepTimeout(AnarqError):
@@ -67,6 +66,7 @@ class Engine:
         self.probe: Probe = lambda _run, _step, _phase: None
         self._definitions: dict[tuple[str, int], Definition] = {}
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qflow-step")
+        self.lease = timedelta(seconds=kernel.settings.flow_lease_seconds)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -81,10 +81,14 @@ class Engine:
             _r.c.next_at <= now,
             or_(_r.c.lease_until.is_(None), _r.c.lease_until < now),
         )
+        enabled = select(_w.c.id).where(_w.c.enabled == 1)  # a disabled workflow's runs wait
         with self.k.db.read() as conn:
             candidates = list(
                 conn.execute(
-                    select(_r.c.id).where(ready).order_by(_r.c.next_at).limit(limit)
+                    select(_r.c.id)
+                    .where(ready, _r.c.workflow_id.in_(enabled))
+                    .order_by(_r.c.next_at)
+                    .limit(limit)
                 ).scalars()
             )
         claimed = []
@@ -94,7 +98,7 @@ class Engine:
                     update(_r)
                     .where(_r.c.id == run_id, ready)
                     .values(
-                        lease_until=now + LEASE,
+                        lease_until=now + self.lease,
                         status="running",
                         started_at=func.coalesce(_r.c.started_at, now),
                     )
