@@ -23,7 +23,7 @@ from anarq.kernel.guard import Context
 from anarq.kernel.node import Node
 from anarq.kernel.settings import Settings
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15
 
 
 @schemathesis.check

@@ -25,10 +25,13 @@ MODULE_NAME_RE = re.compile(r"^[a-z][a-z0-9]{1,20}$")
 
 @dataclass(frozen=True)
 class On:
-    """Call service method `method(tx, event)` for events matching `pattern`."""
+    """Call service method `method(tx, event)` for events matching `pattern`; with
+    `wants`, only for event types its method `wants(event_type) -> bool` accepts (a cheap
+    check in memory, made before any delivery is queued or transaction opened)."""
 
     pattern: str
     method: str
+    wants: str | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class Node:
                         name=f"{module.name}.{on.method}",
                         pattern=on.pattern,
                         handle=getattr(service, on.method),
+                        wants=getattr(service, on.wants) if on.wants else None,
                     )
                 )
 

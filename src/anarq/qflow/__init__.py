@@ -46,7 +46,7 @@ def module() -> Module:
         router=_router,
         cli=app,
         command="flow",
-        handlers=(On(">", "on_event"),),
+        handlers=(On(">", "on_event", wants="wants_event"),),
         install=_install,
         tasks=("run_engine",),
     )

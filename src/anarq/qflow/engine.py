@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -82,30 +81,29 @@ class Engine:
             or_(_r.c.lease_until.is_(None), _r.c.lease_until < now),
         )
         enabled = select(_w.c.id).where(_w.c.enabled == 1)  # a disabled workflow's runs wait
-        with self.k.db.read() as conn:
-            candidates = list(
-                conn.execute(
-                    select(_r.c.id)
-                    .where(ready, _r.c.workflow_id.in_(enabled))
-                    .order_by(_r.c.next_at)
-                    .limit(limit)
-                ).scalars()
-            )
-        claimed = []
-        for run_id in candidates:
-            with self.k.db.write() as tx:
-                taken = tx.execute(
+        chosen = (
+            select(_r.c.id)
+            .where(ready, _r.c.workflow_id.in_(enabled))
+            .order_by(_r.c.next_at)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        with self.k.db.write() as tx:
+            # One statement: the readiness is checked again on each row as it is taken,
+            # so two workers never both hold a run.
+            claimed = list(
+                tx.execute(
                     update(_r)
-                    .where(_r.c.id == run_id, ready)
+                    .where(_r.c.id.in_(chosen), ready)
                     .values(
                         lease_until=now + self.lease,
                         status="running",
                         started_at=func.coalesce(_r.c.started_at, now),
                     )
-                ).rowcount
-            if taken:
-                claimed.append(run_id)
-        return claimed
+                    .returning(_r.c.id, _r.c.next_at)
+                ).all()
+            )
+        return [row.id for row in sorted(claimed, key=lambda row: row.next_at)]
 
     def work(self, limit: int = CLAIM_BATCH) -> int:
         """Claim what is ready and take each as far as it goes now; how many runs."""
@@ -121,33 +119,31 @@ class Engine:
 
     def advance(self, run_id: str) -> None:
         """Take a leased run through its steps until it ends, waits to retry, or stops."""
-        while True:
-            run = self._run(run_id)
-            if run is None or run["status"] != "running":
-                return
-            definition = self.definition(run["workflow_id"], run["version"])
+        found = self._run(run_id)
+        if found is None or found["status"] != "running":
+            return
+        run = dict(found)  # kept up to date here as each step is recorded
+        run["outputs"] = json.loads(run["outputs"])
+        run["trigger"] = json.loads(run["trigger"])
+        definition = self.definition(run["workflow_id"], run["version"])
+        while run["status"] == "running":
             if run["step"] >= len(definition.steps):
                 self._finish(run_id, "succeeded", None)
                 return
             if not self._step(run, definition):
                 return
 
-    def _step(self, run: RowMapping, definition: Definition) -> bool:
+    def _step(self, run: dict[str, Any], definition: Definition) -> bool:
         """One step of `run`; whether the run goes straight on to the next."""
         step = definition.steps[run["step"]]
-        outputs: dict[str, Any] = json.loads(run["outputs"])
         context = {
-            "trigger": json.loads(run["trigger"]),
-            "steps": outputs,
+            "trigger": run["trigger"],
+            "steps": run["outputs"],
             "run": {"id": run["id"], "attempt": run["attempt"]},
         }
-        now = self.k.clock.now()
+        started_at = self.k.clock.now()
         if step.if_ is not None and not holds(step.if_, context):
-            outputs[step.id] = {"status": "skipped"}
-            with self.k.db.write() as tx:
-                self._record(tx, run, step.id, "skipped", None, None, None)
-                self._move_on(tx, run, outputs, len(definition.steps))
-            return True
+            return self._done(run, step.id, "skipped", None, None, started_at, definition)
         ctx = Context(
             actor=Actor(id=run["owner"], kind="identity"),
             request_id=run["id"],
@@ -157,45 +153,69 @@ class Engine:
             todo = action(step.action)
             given = todo.check(render(step.with_, context))
         except AnarqError as exc:  # the definition does not fit this run: no retry helps
-            return self._failed(run, step.id, exc, definition, retry=False)
-        with self.k.db.write() as tx:
-            self._record(
-                tx,
-                run,
-                step.id,
-                "started",
-                given.model_dump(mode="json", by_alias=True),
-                None,
-                None,
-            )
+            return self._failed(run, step.id, None, exc, definition, started_at, retry=False)
+        shown = given.model_dump(mode="json", by_alias=True)
         self.probe(run["id"], step.id, "started")
         call = Call(ctx=ctx, services=self.services, key=f"{run['id']}.{step.id}")
-        started = time.monotonic()
         future = self._pool.submit(todo.run, call, given)
         try:
             output = future.result(timeout=step.timeout_seconds)
         except FutureTimeout:
             error = StepTimeout(f"{step.action} took longer than {step.timeout_seconds:g} s")
-            return self._failed(run, step.id, error, definition, retry=True)
+            return self._failed(run, step.id, shown, error, definition, started_at, retry=True)
         except AnarqError as exc:
-            return self._failed(run, step.id, exc, definition, retry=retryable(exc))
+            return self._failed(
+                run, step.id, shown, exc, definition, started_at, retry=retryable(exc)
+            )
         self.probe(run["id"], step.id, "acted")
-        outputs[step.id] = {"status": "succeeded", "output": output}
-        log.debug(
-            "run %s step %s in %.1f ms", run["id"], step.id, (time.monotonic() - started) * 1e3
-        )
-        with self.k.db.write() as tx:
-            self._record(tx, run, step.id, "succeeded", None, output, None, now=now)
-            self._move_on(tx, run, outputs, len(definition.steps))
+        moved = self._done(run, step.id, "succeeded", shown, output, started_at, definition)
         self.probe(run["id"], step.id, "recorded")
-        return True
+        return moved
+
+    def _done(
+        self,
+        run: dict[str, Any],
+        step_id: str,
+        status: str,
+        shown: Any,
+        output: Any,
+        started_at: Any,
+        definition: Definition,
+    ) -> bool:
+        """Record the step's attempt and move the run on, in one transaction."""
+        outputs = {**run["outputs"], step_id: {"status": status, "output": output}}
+        last = run["step"] + 1 >= len(definition.steps)
+        now = self.k.clock.now()
+        values: dict[str, Any] = {
+            "step": run["step"] + 1,
+            "attempt": 1,
+            "outputs": json.dumps(outputs),
+            "error": None,
+        }
+        if last:
+            values.update(status="succeeded", finished_at=now, lease_until=None)
+        with self.k.db.write() as tx:
+            moved = tx.execute(
+                update(_r)
+                .where(_r.c.id == run["id"], _r.c.step == run["step"], _r.c.status == "running")
+                .values(**values)
+            ).rowcount
+            if not moved:
+                return False  # cancelled meanwhile, or taken on by another worker
+            self._attempt(tx, run, step_id, status, shown, output, None, started_at)
+            if last:
+                self._announce(tx, run, "succeeded")
+        run.update(values, outputs=outputs)
+        return not last
 
     def _failed(
         self,
-        run: RowMapping,
+        run: dict[str, Any],
         step_id: str,
+        shown: Any,
         exc: AnarqError,
         definition: Definition,
+        started_at: Any,
         *,
         retry: bool,
     ) -> bool:
@@ -203,7 +223,7 @@ class Engine:
         error = f"{exc.code}: {exc.detail}"[:2000]
         now = self.k.clock.now()
         with self.k.db.write() as tx:
-            self._record(tx, run, step_id, "failed", None, None, error)
+            self._attempt(tx, run, step_id, "failed", shown, None, error, started_at)
             if retry and run["attempt"] < step.retry.attempts:
                 wait = step.retry.backoff_seconds * step.retry.factor ** (run["attempt"] - 1)
                 tx.execute(
@@ -220,57 +240,38 @@ class Engine:
             self._finish_in(tx, run["id"], "failed", f"step {step_id}: {error}")
         return False
 
-    def _record(
+    def _attempt(
         self,
         tx: Any,
-        run: RowMapping,
+        run: dict[str, Any],
         step_id: str,
         status: str,
-        given: Any,
+        shown: Any,
         output: Any,
         error: str | None,
-        *,
-        now: Any = None,
+        started_at: Any,
     ) -> None:
-        """The attempt's row: written when it starts, completed when it ends."""
-        now = now or self.k.clock.now()
-        key = {"run_id": run["id"], "step": step_id, "attempt": run["attempt"]}
-        values: dict[str, Any] = {"status": status}
-        if given is not None:
-            values["input"] = json.dumps(redacted(given))
-        if output is not None:
-            values["output"] = json.dumps(redacted(output))[:OUTPUT_MAX_CHARS]
-        if error is not None:
-            values["error"] = error
-        if status != "started":
-            values["finished_at"] = self.k.clock.now()
-        moved = tx.execute(
-            update(_s)
-            .where(_s.c.run_id == run["id"], _s.c.step == step_id, _s.c.attempt == run["attempt"])
-            .values(**values)
-        ).rowcount
-        if not moved:
-            try:
-                with tx.begin_nested():
-                    tx.execute(insert(_s).values(**key, started_at=now, **values))
-            except IntegrityError:
-                pass  # written meanwhile by a worker that held the run before
-
-    def _move_on(self, tx: Any, run: RowMapping, outputs: dict[str, Any], steps: int) -> None:
-        done = run["step"] + 1 >= steps
-        values: dict[str, Any] = {
-            "step": run["step"] + 1,
-            "attempt": 1,
-            "outputs": json.dumps(outputs),
-            "error": None,
-        }
-        if done:
-            values.update(status="succeeded", finished_at=self.k.clock.now(), lease_until=None)
-        tx.execute(
-            update(_r).where(_r.c.id == run["id"], _r.c.step == run["step"]).values(**values)
-        )
-        if done:
-            self._announce(tx, run, "succeeded")
+        """The attempt's row, written once it ended (an attempt cut short by a crash is
+        run again under the same number, and written then)."""
+        try:
+            with tx.begin_nested():
+                tx.execute(
+                    insert(_s).values(
+                        run_id=run["id"],
+                        step=step_id,
+                        attempt=run["attempt"],
+                        status=status,
+                        input=None if shown is None else json.dumps(redacted(shown)),
+                        output=None
+                        if output is None
+                        else json.dumps(redacted(output))[:OUTPUT_MAX_CHARS],
+                        error=error,
+                        started_at=started_at,
+                        finished_at=self.k.clock.now(),
+                    )
+                )
+        except IntegrityError:
+            pass  # written by a worker that held the run before this one
 
     def _finish(self, run_id: str, status: str, error: str | None) -> None:
         with self.k.db.write() as tx:
@@ -286,7 +287,7 @@ class Engine:
         if row is not None:
             self._announce(tx, row, status)
 
-    def _announce(self, tx: Any, run: RowMapping, status: str) -> None:
+    def _announce(self, tx: Any, run: RowMapping | dict[str, Any], status: str) -> None:
         self.k.bus.publish(
             tx,
             f"qflow.run.{status}",

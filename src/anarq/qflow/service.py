@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 
 WORKFLOWS_PER_OWNER_MAX = 200
 ENGINE_IDLE_SECONDS = 0.2
+LISTENING_SECONDS = 1.0
 PAGE_MAX = 100
 # Fields of an event's data that name whom it concerns.
 CONCERNS = ("recipient", "grantee", "buyer", "seller", "to", "member", "owner", "delegate")
@@ -92,6 +94,12 @@ class QflowService:
         self.k = kernel
         self.qonsent = qonsent
         self.engine = Engine(kernel, services)
+        self._listening_rows: list[RowMapping] = []
+        self._listening_at = float("-inf")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._made_runs = False
+        kernel.db.on_commit(self._after_commit)
 
     def policy(self, ctx: Context, action: str, resource: str) -> bool:
         """A guard policy: an identity keeps its own workflows."""
@@ -128,6 +136,7 @@ class QflowService:
                 self.qonsent.register_owner(tx, workflow_resource(workflow_id), owner)
         except IntegrityError:
             raise Conflict(f"you have a workflow named {definition.name} already") from None
+        self._listening_at = float("-inf")  # this worker listens at once
         made = self.workflow(ctx, workflow_id)
         return made.model_copy(update={"hook_secret": secret})
 
@@ -172,6 +181,7 @@ class QflowService:
             if moved != 1:
                 raise Conflict("the workflow changed meanwhile: look at it again")
             self._write_version(tx, row["id"], version, definition, note)
+        self._listening_at = float("-inf")
         made = self.workflow(ctx, row["id"])
         if secret != row["hook_secret"]:
             made = made.model_copy(update={"hook_secret": secret})
@@ -200,6 +210,7 @@ class QflowService:
                 .where(_w.c.id == workflow_id)
                 .values(enabled=int(enabled), updated_at=now, **_trigger_columns(definition, now))
             )
+        self._listening_at = float("-inf")
         return self.workflow(ctx, workflow_id)
 
     def delete(self, ctx: Context, workflow_id: str) -> None:
@@ -288,19 +299,36 @@ class QflowService:
         made = self._start(row, {"type": "webhook", "data": data}, dedup[:120])
         return made or "duplicate"
 
+    def wants_event(self, event_type: str) -> bool:
+        """Whether an enabled workflow listens for this type (checked before any delivery
+        of an event is made: every other event costs Qflow nothing)."""
+        if event_type.startswith("qflow."):
+            return False  # a workflow never starts from runs: no loops
+        return any(pattern_matches(row["event"], event_type) for row in self._listening())
+
+    def _listening(self) -> list[RowMapping]:
+        """The enabled event workflows, read again at most once a second (so a workflow
+        made or switched on listens within a second, on every worker)."""
+        now = time.monotonic()
+        if now - self._listening_at > LISTENING_SECONDS:
+            with self.k.db.read() as conn:
+                self._listening_rows = list(
+                    conn.execute(
+                        select(_w).where(_w.c.enabled == 1, _w.c.trigger == "event")
+                    ).mappings()
+                )
+            self._listening_at = now
+        return self._listening_rows
+
     def on_event(self, tx: Connection, event: Event) -> None:
         """Start the runs of the enabled event workflows that this event concerns."""
         if event.type.startswith("qflow."):
-            return  # a workflow never starts from runs: no loops
-        with self.k.db.read() as conn:
-            candidates = list(
-                conn.execute(
-                    select(_w).where(_w.c.enabled == 1, _w.c.trigger == "event")
-                ).mappings()
-            )
-        for row in candidates:
+            return
+        for row in self._listening():
             if not pattern_matches(row["event"], event.type):
                 continue
+            if event.time < row["created_at"]:
+                continue  # it happened before the workflow existed
             if not self._concerns(event, row["owner"]):
                 continue
             trigger = self.engine.definition(row["id"], row["version"]).trigger
@@ -355,6 +383,7 @@ class QflowService:
         """A queued run of the workflow's current version; None if `dedup` ran already."""
         run_id = new_id()
         now = self.k.clock.now()
+        self._made_runs = True
         values = {
             "id": run_id,
             "workflow_id": row["id"],
@@ -442,8 +471,11 @@ class QflowService:
     # Background --------------------------------------------------------------------------
 
     async def run_engine(self, stop: asyncio.Event) -> None:
-        """Background task: start due schedules, and take runnable runs forward."""
+        """Background task: start due schedules, and take runnable runs forward — at once
+        when this worker made a run, else every fifth of a second."""
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         while not stop.is_set():
+            self._wake.clear()
             busy = 0
             try:
                 await asyncio.to_thread(self.tick)
@@ -452,11 +484,20 @@ class QflowService:
                 log.exception("running workflows failed; retrying")
             if busy:
                 continue
-            try:
-                await asyncio.wait_for(stop.wait(), ENGINE_IDLE_SECONDS)
-            except TimeoutError:
-                continue
+            waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+            _done, pending = await asyncio.wait(
+                waiters, timeout=ENGINE_IDLE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in pending:
+                waiter.cancel()
         self.engine.close()
+
+    def _after_commit(self) -> None:
+        """After any commit: if it may have made a run, wake the engine (cheap, no I/O)."""
+        if self._made_runs and self._loop is not None and self._wake is not None:
+            self._made_runs = False
+            if not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     # Data-subject requests ---------------------------------------------------------------
 

@@ -120,7 +120,10 @@ class EventBus:
     # Consuming -------------------------------------------------------------------
 
     def deliver(self, subscription: Subscription, event: Event) -> bool:
-        """Run one handler for one event, once in effect. False if it had already run."""
+        """Run one handler for one event, once in effect. False if it had already run,
+        or its subscription does not want events of this type now."""
+        if subscription.wants is not None and not subscription.wants(event.type):
+            return False
         with self.db.write() as tx:
             first_time = insert_ignore(
                 tx,
@@ -260,7 +263,7 @@ class EventBus:
 
     def matching(self, event_type: str) -> Iterator[Subscription]:
         for subscription in self.subscriptions.values():
-            if pattern_matches(subscription.pattern, event_type):
+            if subscription.matches(event_type):
                 yield subscription
 
 

@@ -66,13 +66,18 @@ class Subscription:
     name: str
     pattern: str
     handle: Handler
+    # A cheap check of the event type, in memory, before any delivery is made: for a
+    # handler subscribed broadly (`>`) that wants few of those events.
+    wants: Callable[[str], bool] | None = None
 
     def __post_init__(self) -> None:
         assert PATTERN_RE.match(self.pattern), f"bad event pattern {self.pattern!r}"
         assert re.match(r"^[a-z][a-z0-9_.]*$", self.name), f"bad subscription name {self.name!r}"
 
     def matches(self, event_type: str) -> bool:
-        return pattern_matches(self.pattern, event_type)
+        return pattern_matches(self.pattern, event_type) and (
+            self.wants is None or self.wants(event_type)
+        )
 
 
 def pattern_matches(pattern: str, event_type: str) -> bool:
