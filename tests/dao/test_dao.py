@@ -454,3 +454,48 @@ async def test_erasure_leaves_every_dao_and_ends_delegations(
     assert bob.did not in [m["did"] for m in members]
     assert daos.delegations(dao["did"]) == []
     assert (await ok(await http.get(f"/dao/proposals/{made['id']}")))["votes"] == 1  # it stays
+
+
+async def test_a_passed_proposal_runs_a_workflow_as_the_dao(
+    http: httpx.AsyncClient,
+    operator: dict[str, str],
+    node: Node,
+    daos: DaoService,
+    alice: Person,
+    bob: Person,
+    carol: Person,
+) -> None:
+    dao = await make_dao(alice, bob, params={"timelock_seconds": 0})
+    await fund(http, operator, dao["did"], 10)
+    workflow = {
+        "name": "grants-round",
+        "trigger": {"type": "manual"},
+        "steps": [
+            {
+                "id": "pay",
+                "action": "qwallet.pay",
+                "with": {"to": "{{ trigger.data.to }}", "asset": "PI", "amount": str(2 * PI)},
+            }
+        ],
+    }
+    broken = {**workflow, "steps": [{"id": "x", "action": "rm.rf"}]}
+    refused = await alice.send(
+        "POST",
+        f"/dao/daos/{dao['did']}/proposals",
+        json={"title": "t", "actions": [{"type": "run_workflow", "definition": broken}]},
+    )
+    assert refused.status_code == 400 and "unknown action" in refused.json()["detail"]
+    action = {"type": "run_workflow", "definition": workflow, "input": {"to": carol.did}}
+    made = await propose(alice, dao["did"], actions=[action])
+    await vote(alice, made, 0)
+    await vote(bob, made, 0)
+
+    with later(node, timedelta(seconds=61)):
+        daos.govern()
+        daos.govern()
+        node.service("qflow").engine.work()  # the run the vote queued, as the DAO
+
+    assert (await ok(await http.get(f"/dao/proposals/{made['id']}")))["state"] == "executed"
+    assert await balance(http, operator, carol.did) == 2 * PI - 2 * PI * 50 // 10_000
+    treasury = (await ok(await http.get(f"/dao/daos/{dao['did']}")))["treasury"]
+    assert [int(t["balance"]) for t in treasury if t["asset"] == "PI"] == [8 * PI]

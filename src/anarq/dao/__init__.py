@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
     from anarq.dao.service import DaoService
 
-    return DaoService(kernel, needs["node"], needs["squid"], needs["qonsent"], needs["qwallet"])
+    return DaoService(
+        kernel, needs["node"], needs["squid"], needs["qonsent"], needs["qwallet"], needs["qflow"]
+    )
 
 
 def _install(kernel: Kernel, service: Any) -> None:
@@ -38,7 +40,7 @@ def module() -> Module:
         name="dao",
         summary="DAOs: proposals with actions, signed votes (five kinds), delegation, execution",
         build=_build,
-        requires=("node", "squid", "qonsent", "qerberos", "qwallet"),
+        requires=("node", "squid", "qonsent", "qerberos", "qwallet", "qflow"),
         tables=tables.TABLES,
         router=_router,
         cli=app,

@@ -25,12 +25,15 @@ from anarq.dao.models import (
     Params,
     RemoveMemberAction,
     RevokeAction,
+    RunWorkflowAction,
     SetParamsAction,
     TransferAction,
 )
 from anarq.kernel import Kernel
 from anarq.kernel.errors import BadRequest, Conflict, NotFound
 from anarq.kernel.guard import Actor, Context
+from anarq.qflow.definition import Definition
+from anarq.qflow.service import QflowService
 from anarq.qonsent.models import GrantRequest
 from anarq.qonsent.service import QonsentService
 from anarq.qwallet.agent import LedgerAgent
@@ -45,11 +48,17 @@ _actions: TypeAdapter[list[Action]] = TypeAdapter(list[Action])
 
 class Executor:
     def __init__(
-        self, kernel: Kernel, squid: SquidService, qonsent: QonsentService, wallet: WalletService
+        self,
+        kernel: Kernel,
+        squid: SquidService,
+        qonsent: QonsentService,
+        wallet: WalletService,
+        qflow: QflowService,
     ) -> None:
         self.k = kernel
         self.squid = squid
         self.qonsent = qonsent
+        self.qflow = qflow
         self.wallet = wallet
 
     def check(self, dao: str, actions: Sequence[Any]) -> None:
@@ -84,6 +93,8 @@ class Executor:
                 grant = self.qonsent.get(action.grant_id)
                 if grant.grantor != dao:
                     raise BadRequest(f"{where}: grant {action.grant_id} is not the DAO's")
+            elif isinstance(action, RunWorkflowAction):
+                self._workflow(action, where)
 
     def run(self, agent: LedgerAgent, dao: str, proposal_id: str, stored: list[Any]) -> None:
         """Carry out the proposal's actions in the agent's transaction, in order."""
@@ -162,6 +173,23 @@ class Executor:
                 )
             elif isinstance(action, RevokeAction):
                 self.qonsent.revoke_in(tx, as_dao, action.grant_id)
+            elif isinstance(action, RunWorkflowAction):
+                self.qflow.run_in(
+                    tx, as_dao, self._workflow(action, leg), action.input, dedup=f"dao:{leg}"
+                )
+
+    def _workflow(self, action: RunWorkflowAction, where: str) -> Definition:
+        """The action's workflow definition, checked as Qflow checks one."""
+        from anarq.qflow.actions import action as step_action
+        from anarq.qflow.definition import validate
+
+        try:
+            definition = validate(action.definition)
+            for step in definition.steps:
+                step_action(step.action)
+        except BadRequest as exc:
+            raise BadRequest(f"{where}: {exc.detail}") from None
+        return definition
 
     def _dao(self, dao: str) -> Any:
         with self.k.db.read() as conn:

@@ -205,6 +205,17 @@ class RevokeAction(BaseModel):
     grant_id: str = Field(min_length=1, max_length=26)
 
 
+class RunWorkflowAction(BaseModel):
+    """Run a Qflow workflow as the DAO: its definition (voted on with the proposal) is the
+    DAO's workflow of that name, written if new or changed; its steps act as the DAO."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["run_workflow"]
+    definition: dict[str, Any]
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
 Action = Annotated[
     TransferAction
     | MintAction
@@ -212,7 +223,8 @@ Action = Annotated[
     | AddMemberAction
     | RemoveMemberAction
     | GrantAction
-    | RevokeAction,
+    | RevokeAction
+    | RunWorkflowAction,
     Field(discriminator="type"),
 ]
 

@@ -56,6 +56,7 @@ from anarq.kernel.guard import Actor, Context
 from anarq.kernel.ids import new_id
 from anarq.kernel.subject import ExportItem, json_item
 from anarq.node.service import NodeService
+from anarq.qflow.service import QflowService
 from anarq.qlock import SigningKey, encode_signature, sign
 from anarq.qonsent.service import QonsentService
 from anarq.qwallet.models import IssueRequest, MintRequest
@@ -109,13 +110,14 @@ class DaoService:
         squid: SquidService,
         qonsent: QonsentService,
         wallet: WalletService,
+        qflow: QflowService,
     ) -> None:
         self.k = kernel
         self.node = node
         self.squid = squid
         self.qonsent = qonsent
         self.wallet = wallet
-        self.executor = Executor(kernel, squid, qonsent, wallet)
+        self.executor = Executor(kernel, squid, qonsent, wallet, qflow)
 
     def policy(self, ctx: Context, action: str, resource: str) -> bool:
         """A guard policy: identities may act on DAOs and proposals (the service checks who

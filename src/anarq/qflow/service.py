@@ -277,6 +277,68 @@ class QflowService:
             return self.run(ctx, found), False
         return self.run(ctx, made), True
 
+    def run_in(
+        self,
+        tx: Connection,
+        ctx: Context,
+        definition: Definition,
+        data: dict[str, Any],
+        dedup: str,
+    ) -> str:
+        """Queue a run of `definition` as the caller's workflow of that name, inside the
+        caller's transaction (a DAO's passed proposal): the workflow is written — made, or
+        a new version if it changed — with the run, or neither is. The run's id."""
+        owner = ctx.identity("a workflow")
+        canonical = definition.canonical()
+        now = self.k.clock.now()
+        row = (
+            tx.execute(select(_w).where(_w.c.owner == owner, _w.c.name == definition.name))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            workflow_id = new_id()
+            tx.execute(
+                insert(_w).values(
+                    id=workflow_id,
+                    owner=owner,
+                    name=definition.name,
+                    version=1,
+                    enabled=1,
+                    hook_secret=None,
+                    created_at=now,
+                    updated_at=now,
+                    **_trigger_columns(definition, now),
+                )
+            )
+            self._write_version(tx, workflow_id, 1, definition, "written by a vote")
+            self.qonsent.register_owner(tx, workflow_resource(workflow_id), owner)
+            row = tx.execute(select(_w).where(_w.c.id == workflow_id)).mappings().one()
+        else:
+            current = tx.execute(
+                select(_v.c.definition).where(
+                    _v.c.workflow_id == row["id"], _v.c.version == row["version"]
+                )
+            ).scalar_one()
+            if current != canonical:
+                version = row["version"] + 1
+                tx.execute(
+                    update(_w)
+                    .where(_w.c.id == row["id"])
+                    .values(version=version, updated_at=now, **_trigger_columns(definition, now))
+                )
+                self._write_version(tx, row["id"], version, definition, "changed by a vote")
+                row = tx.execute(select(_w).where(_w.c.id == row["id"])).mappings().one()
+        self.k.guard.record(ctx, "execute", workflow_resource(row["id"]), "allow", tx)
+        made = self._start(row, {"type": "manual", "data": data}, dedup, tx=tx)
+        if made is None:  # this start ran already
+            return str(
+                tx.execute(
+                    select(_r.c.id).where(_r.c.workflow_id == row["id"], _r.c.dedup == dedup)
+                ).scalar_one()
+            )
+        return made
+
     def hook(
         self, workflow_id: str, body: bytes, signature: str | None, delivery: str | None
     ) -> str:
