@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,10 +14,11 @@ import pytest
 
 from anarq.dao import voting
 from anarq.dao.service import RETRY_EVERY, DaoService
-from anarq.kernel.clock import ManualClock, rfc3339
+from anarq.kernel.clock import rfc3339
 from anarq.kernel.node import Node
 from anarq.squid import documents
 from tests.qdrive.test_drive import Person
+from tests.support.money import fund, later
 
 PI = 10**8
 FAST = {"voting_period_seconds": 60, "timelock_seconds": 60, "quorum_bps": 5000}
@@ -49,16 +48,6 @@ def daos(node: Node) -> DaoService:
 async def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     return response.json()
-
-
-@contextmanager
-def later(node: Node, delta: timedelta) -> Iterator[None]:
-    real = node.kernel.clock
-    node.kernel.clock = ManualClock(datetime.now(UTC) + delta)
-    try:
-        yield
-    finally:
-        node.kernel.clock = real
 
 
 async def make_dao(creator: Person, *others: Person, **fields: Any) -> dict[str, Any]:
@@ -96,11 +85,6 @@ async def vote(who: Person, proposal: dict[str, Any], choice: Any, status: int =
         ),
         status,
     )
-
-
-async def fund(http: httpx.AsyncClient, operator: dict[str, str], did: str, pi: int) -> None:
-    body = {"id": f"fund-{did[-12:]}-{pi}", "to": did, "amount": str(pi * PI)}
-    await ok(await http.post("/qwallet/assets/PI/mint", json=body, headers=operator), 201)
 
 
 async def balance(http: httpx.AsyncClient, operator: dict[str, str], did: str) -> int:

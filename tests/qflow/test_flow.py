@@ -7,19 +7,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from anarq.kernel.clock import ManualClock
 from anarq.kernel.node import Node
 from anarq.qflow.engine import Engine
 from anarq.qflow.service import QflowService
 from tests.qdrive.test_drive import Person
+from tests.support.money import fund as fund_did
+from tests.support.money import holds, later
 
 PI = 10**8
 
@@ -50,24 +49,11 @@ async def ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json()
 
 
-@contextmanager
-def later(node: Node, delta: timedelta) -> Iterator[None]:
-    real = node.kernel.clock
-    node.kernel.clock = ManualClock(datetime.now(UTC) + delta)
-    try:
-        yield
-    finally:
-        node.kernel.clock = real
-
-
 async def fund(http: httpx.AsyncClient, operator: dict[str, str], who: Person, pi: int) -> None:
-    body = {"id": f"fund-{who.name}-{pi}", "to": who.did, "amount": str(pi * PI)}
-    await ok(await http.post("/qwallet/assets/PI/mint", json=body, headers=operator), 201)
+    await fund_did(http, operator, who.did, pi)
 
 
-async def balance(who: Person) -> int:
-    accounts = await ok(await who.send("GET", "/qwallet/accounts", params={"asset": "PI"}))
-    return sum(int(a["balance"]) for a in accounts if a["name"] == "main")
+balance = holds
 
 
 async def create(who: Person, definition: Any, status: int = 201) -> Any:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import copy
 import io
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,7 +15,6 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from anarq.kernel.clock import ManualClock
 from anarq.kernel.node import Node
 from anarq.qmarket import licence, tables
 from anarq.qmarket.service import MarketService
@@ -27,6 +24,8 @@ from tests.qdrive.test_drive import Person
 from tests.qpic.conftest import Photographer
 from tests.qpic.images import jpeg
 from tests.qpic.test_library import album, listed
+from tests.support.money import after_fee, holds, later
+from tests.support.money import fund as fund_did
 
 PI = 10**8  # PI has 8 decimals
 FEE_BPS = 100  # the market's default fee
@@ -62,17 +61,11 @@ async def ok(response: httpx.Response, status: int = 200) -> Any:
 
 
 async def fund(http: httpx.AsyncClient, operator: dict[str, str], who: Person, pi: int) -> None:
-    body = {"id": f"fund-{who.name}-{pi}", "to": who.did, "amount": str(pi * PI)}
-    await ok(await http.post("/qwallet/assets/PI/mint", json=body, headers=operator), 201)
+    await fund_did(http, operator, who.did, pi)
 
 
-async def balance(who: Person) -> int:
-    accounts = await ok(await who.send("GET", "/qwallet/accounts", params={"asset": "PI"}))
-    return sum(int(a["balance"]) for a in accounts if a["name"] == "main")
-
-
-def after_asset_fee(amount: int) -> int:
-    return amount - amount * ASSET_FEE_BPS // 10_000
+balance = holds
+after_asset_fee = after_fee
 
 
 async def list_it(seller: Person, **fields: Any) -> dict[str, Any]:
@@ -94,17 +87,6 @@ async def books_ok(http: httpx.AsyncClient, operator: dict[str, str]) -> None:
 def count(node: Node, table: Any) -> int:
     with node.kernel.db.read() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-@contextmanager
-def later(node: Node, delta: timedelta) -> Iterator[None]:
-    """Move the node's clock on for what runs inside (deadlines, timeouts)."""
-    real = node.kernel.clock
-    node.kernel.clock = ManualClock(datetime.now(UTC) + delta)
-    try:
-        yield
-    finally:
-        node.kernel.clock = real
 
 
 # Goods: delivered and settled in the purchase's own transaction ----------------------------
