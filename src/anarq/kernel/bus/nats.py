@@ -61,7 +61,7 @@ class NatsTransport:
 
     # Lifecycle -------------------------------------------------------------------
 
-    async def connect(self) -> None:
+    async def connect(self, *, ensure_stream: bool = True) -> None:
         if self._nc is not None:
             return
         self._closing = False
@@ -86,7 +86,8 @@ class NatsTransport:
         except (NatsError, OSError) as exc:
             raise BackendUnavailable(f"event bus unreachable at {self.url}: {exc}") from None
         self._js = self._nc.jetstream()
-        await self._ensure_stream()
+        if ensure_stream:
+            await self._ensure_stream()
 
     async def start(self, bus: EventBus, *, consume: bool = True) -> None:
         self._bus = bus
@@ -127,11 +128,15 @@ class NatsTransport:
             raise BackendUnavailable(f"event bus unreachable at {self.url}: {exc}") from None
 
     async def delete_stream(self) -> None:
-        """Remove this node's stream and consumers (tests and `anarq events reset`)."""
-        await self.connect()
+        """Remove this node's stream and consumers (tests and `anarq events reset`); the
+        connection made for it is closed. A stream that is not there is not made first."""
+        await self.connect(ensure_stream=False)
         assert self._js is not None
-        with contextlib.suppress(NotFoundError):
-            await self._js.delete_stream(self.stream)
+        try:
+            with contextlib.suppress(NotFoundError):
+                await self._js.delete_stream(self.stream)
+        finally:
+            await self.stop()
 
     # Relay -----------------------------------------------------------------------
 
