@@ -33,8 +33,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (the machine has two cores); a test file stays on one worker, so each file's
+# module fixtures are made once.
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 ## bench: run the benchmarks (needs wrk: apt-get install wrk)
 bench: $(STAMP)
