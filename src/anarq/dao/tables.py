@@ -67,6 +67,7 @@ proposals = Table(
     # pending | active | succeeded | defeated | queued | executed | cancelled | expired
     Column("state", String(10), nullable=False),
     Column("snapshot", Text, nullable=False),  # the node's signed power snapshot
+    Column("total_power", String(AMOUNT_TEXT), nullable=False),  # all power in it
     Column("starts_at", UtcDateTime(), nullable=False),
     Column("ends_at", UtcDateTime(), nullable=False),
     Column("eta", UtcDateTime(), nullable=True),  # executable from (after the timelock)

@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column("actions", sa.Text(), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("snapshot", sa.Text(), nullable=False),
+        sa.Column("total_power", sa.String(length=40), nullable=False),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("eta", sa.DateTime(timezone=True), nullable=True),
