@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("anarq.bus.nats")
 
+# nats-py raises its own TimeoutError from most waits but the builtin one from a pull whose
+# deadline ran out between its two requests; both mean "nothing arrived in time".
+FETCH_TIMEOUTS = (NatsTimeout, TimeoutError)
+
 CONNECT_TIMEOUT_SECONDS = 3
 FETCH_BATCH = 64
 FETCH_WAIT_SECONDS = 1.0
@@ -189,7 +193,7 @@ class NatsTransport:
         pull = self._pulls[name]
         try:
             messages = await pull.fetch(1, timeout=wait_seconds)
-        except NatsTimeout:
+        except FETCH_TIMEOUTS:
             return 0
         handled = 0
         while messages:
@@ -198,7 +202,7 @@ class NatsTransport:
             handled += len(messages)
             try:
                 messages = await pull.fetch(FETCH_BATCH, timeout=PASS_WAIT_SECONDS)
-            except NatsTimeout:
+            except FETCH_TIMEOUTS:
                 break
         return handled
 
