@@ -12,6 +12,7 @@ def installed_modules() -> tuple[Module, ...]:
     from anarq import (
         dao,
         node,
+        oidc,
         privacy,
         qchat,
         qdrive,
@@ -44,5 +45,6 @@ def installed_modules() -> tuple[Module, ...]:
         qmarket.module(),
         dao.module(),
         qflow.module(),
+        oidc.module(),
         privacy.module(),
     )

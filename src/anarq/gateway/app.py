@@ -68,6 +68,9 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
                 tags=[module.name],
                 dependencies=[Depends(caller)],
             )
+    for module in node.modules:
+        if module.protocol_router is not None:
+            app.include_router(module.protocol_router())
     # Outermost first: the request id exists before anything can fail.
     app.add_middleware(MetricsMiddleware, registry=app.state.metrics)
     app.add_middleware(BodyLimitMiddleware, max_bytes=node.kernel.settings.max_body_bytes)

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Literal
 from anarq.kernel.errors import Forbidden, Unauthenticated
 from anarq.kernel.ids import new_id
 
-ActorKind = Literal["anonymous", "operator", "identity", "node"]
+# `client`: an application signed in at the OpenID provider's token endpoint (it acts for
+# nobody; policies that allow identities do not allow it).
+ActorKind = Literal["anonymous", "operator", "identity", "node", "client"]
 Verdict = Literal["allow", "deny"]
 ACTIONS = ("read", "write", "delete", "share", "admin", "execute")
 

@@ -44,6 +44,10 @@ class Module:
     # Loads the module's HTTP routes on demand, so that commands that do not serve
     # (the CLI) never import them.
     router: Callable[[], APIRouter] | None = None
+    # Routes mounted at the root without the node's authentication, for protocols that
+    # bring their own credentials (OAuth client secrets and access tokens) and paths
+    # fixed by a standard (`/.well-known/…`). Their paths are absolute.
+    protocol_router: Callable[[], APIRouter] | None = None
     cli: typer.Typer | None = None
     # The CLI word when it differs from the module name (`anarq consent …` for qonsent).
     command: str | None = None

@@ -83,6 +83,10 @@ class NodeIdentity:
             ) from None
         return key, str(row.did)
 
+    def secret(self) -> str:
+        """The node secret: what seals the node's keys (and the OpenID provider's)."""
+        return self._secret()
+
     def _secret(self) -> str:
         configured = self.k.settings.secret_key
         if configured is not None:

@@ -29,7 +29,7 @@ from anarq.qmarket import licence as licences
 from anarq.qmarket.models import DEFAULT_TERMS
 from anarq.qwallet.cli import ASSET_OPTION, IDENTITY_OPTION, asset_scale, from_units, to_units
 from anarq.sdk import Client
-from anarq.squid.cli import signed_client
+from anarq.squid.cli import acting_client, signed_client
 
 app = typer.Typer(no_args_is_help=True)
 licence_app = typer.Typer(no_args_is_help=True, help="Licences of settled purchases.")
@@ -266,7 +266,7 @@ def orders(
     params: dict[str, Any] = {"role": role}
     if status:
         params["status"] = status
-    with _node(url, identity, operator, token) as node:
+    with acting_client(url, identity, operator, token) as node:
         page: dict[str, Any] = node.request("GET", "/qmarket/orders", params=params)
         rows = [
             {
@@ -374,7 +374,7 @@ def refund(
     url: str | None = URL_OPTION,
 ) -> None:
     """Give the buyer all of the price back (the seller, or a moderator)."""
-    with _node(url, identity, operator, token) as node:
+    with acting_client(url, identity, operator, token) as node:
         made = node.request("POST", f"/qmarket/orders/{order_id}/refund", json={})
     console.print(f"refunded: order {made['id']} is {made['status']}")
 
@@ -407,7 +407,7 @@ def resolve(
     url: str | None = URL_OPTION,
 ) -> None:
     """Split a disputed order (moderators): the buyer pays `--paid` and has the rest back."""
-    with _node(url, identity, operator, token) as node:
+    with acting_client(url, identity, operator, token) as node:
         made = node.request("GET", f"/qmarket/orders/{order_id}")
         units = 0 if _is_zero(paid) else to_units(paid, asset_scale(node, made["asset"]))
         done = node.request(
@@ -494,12 +494,6 @@ def _is_zero(amount: str) -> bool:
         return Decimal(amount) == 0
     except InvalidOperation:
         raise typer.BadParameter(f"{amount!r} is not a number") from None
-
-
-def _node(url: str | None, identity: str | None, operator: bool, token: str | None) -> Client:
-    if operator:
-        return client(url, token, need_token=True)
-    return signed_client(url, identity)
 
 
 @moderators_app.command("ls")

@@ -27,7 +27,7 @@ from anarq.cli.output import (
     emit_table,
 )
 from anarq.sdk import Client
-from anarq.squid.cli import signed_client
+from anarq.squid.cli import acting_client, signed_client
 
 app = typer.Typer(no_args_is_help=True)
 nft_app = typer.Typer(no_args_is_help=True, help="Unique tokens: mint, send, show provenance.")
@@ -41,12 +41,6 @@ OPERATOR_OPTION = typer.Option(
 )
 ASSET_OPTION = typer.Option("PI", "--asset", help="Asset code (QTOKEN, PI, or an issued one).")
 STATEMENT_PAGE = 500
-
-
-def _node(url: str | None, identity: str | None, operator: bool, token: str | None) -> Client:
-    if operator:
-        return client(url, token, need_token=True)
-    return signed_client(url, identity)
 
 
 def asset_scale(node: Client, asset: str) -> int:
@@ -90,7 +84,7 @@ def balance(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Your accounts and what is available in each (posted credits less debits and holds)."""
-    with _node(url, identity, operator, token) as node:
+    with acting_client(url, identity, operator, token) as node:
         params = {"asset": asset} if asset else {}
         accounts: list[dict[str, Any]] = node.request("GET", "/qwallet/accounts", params=params)
         scales = {a: asset_scale(node, a) for a in {acc["asset"] for acc in accounts}}
@@ -150,7 +144,7 @@ def send(
 ) -> None:
     """Pay an identity. The payee's account opens on first payment; a fee, if the asset
     has one, is paid by the payee."""
-    with _node(url, identity, operator, token) as node:
+    with acting_client(url, identity, operator, token) as node:
         scale = asset_scale(node, asset)
         body = {
             "id": transfer_id or _new_id(),
@@ -238,7 +232,7 @@ def history(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Your latest transfers in an asset, newest first."""
-    with _node(url, identity, operator, token) as node:
+    with acting_client(url, identity, operator, token) as node:
         account = _account(node, asset)
         page = _history(node, account["id"], None, limit)
         scale = asset_scale(node, asset)
@@ -286,7 +280,7 @@ def statement(
 ) -> None:
     """Every transfer of your account in an asset, oldest last; `--csv` for spreadsheets."""
     columns = ["time", "id", "direction", "amount", "counterparty", "state", "memo"]
-    with _node(url, identity, operator, token) as node:
+    with acting_client(url, identity, operator, token) as node:
         account = _account(node, asset)
         scale = asset_scale(node, asset)
         rows: list[dict[str, Any]] = []
@@ -342,7 +336,7 @@ def issue(
     body: dict[str, Any] = {"code": code, "name": name, "scale": scale, "fee_bps": fee_bps}
     if cap is not None:
         body["supply_cap"] = str(to_units(cap, scale))
-    with _node(url, identity, operator, token) as node:
+    with acting_client(url, identity, operator, token) as node:
         made = node.request("POST", "/qwallet/assets", json=body)
     emit_json(made) if as_json else console.print(f"issued {code} ({name})")
 
@@ -360,7 +354,7 @@ def mint(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Mint new units of an asset you issued (the node's QTOKEN and PI: `--operator`)."""
-    with _node(url, identity, operator, token) as node:
+    with acting_client(url, identity, operator, token) as node:
         scale = asset_scale(node, asset)
         body = {"id": transfer_id or _new_id(), "to": to, "amount": str(to_units(amount, scale))}
         made = node.request("POST", f"/qwallet/assets/{asset}/mint", json=body)
@@ -378,7 +372,7 @@ def burn(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Take units of an asset you issued out of circulation, from your own account."""
-    with _node(url, identity, operator, token) as node:
+    with acting_client(url, identity, operator, token) as node:
         scale = asset_scale(node, asset)
         body = {"id": _new_id(), "amount": str(to_units(amount, scale))}
         made = node.request("POST", f"/qwallet/assets/{asset}/burn", json=body)

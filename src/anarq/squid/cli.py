@@ -44,6 +44,15 @@ def signed_client(url: str | None, name: str | None = None) -> Client:
     return Client(url or DEFAULT_URL, signer=RequestSigner(did=identity.did, key=key))
 
 
+def acting_client(
+    url: str | None, identity: str | None, operator: bool, token: str | None
+) -> Client:
+    """The operator's client with `--operator` (its token), else one signing as the identity."""
+    if operator:
+        return client(url, token, need_token=True)
+    return signed_client(url, identity)
+
+
 def registration_body(
     identity: wallet.StoredIdentity, key: SigningKey, secret: str
 ) -> dict[str, object]:
