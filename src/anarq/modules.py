@@ -27,6 +27,7 @@ def installed_modules() -> tuple[Module, ...]:
         qpic,
         qwallet,
         squid,
+        vc,
     )
 
     return (
@@ -46,5 +47,6 @@ def installed_modules() -> tuple[Module, ...]:
         dao.module(),
         qflow.module(),
         oidc.module(),
+        vc.module(),
         privacy.module(),
     )

@@ -32,3 +32,13 @@ class ManualClock(Clock):
 def rfc3339(moment: datetime) -> str:
     """UTC RFC 3339 with millisecond precision and a `Z`, as every API speaks time."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 date-time that names its offset (`Z` or `±hh:mm`); `ValueError` else."""
+    if "T" not in text.upper():
+        raise ValueError(f"{text!r} is not a date-time")
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} names no time zone offset")
+    return moment.astimezone(UTC)

@@ -810,8 +810,14 @@ class OidcService:
     def _claims(self, client_id: str, did: str, scopes: list[str]) -> dict[str, Any]:
         claims: dict[str, Any] = {"sub": self.subject(client_id, did)}
         if "profile" in scopes:
-            with contextlib.suppress(NotFound):
-                claims["name"] = self.squid.identity(did).name
+            from anarq.squid.tables import identities
+
+            with self.k.db.read() as conn:
+                name = conn.execute(
+                    select(identities.c.name).where(identities.c.did == did)
+                ).scalar_one_or_none()
+            if name is not None:
+                claims["name"] = name
         if "did" in scopes:
             claims["did"] = did
         return claims
