@@ -26,6 +26,7 @@ def installed_modules() -> tuple[Module, ...]:
         qonsent,
         qpic,
         qwallet,
+        reputation,
         squid,
         vc,
     )
@@ -48,5 +49,6 @@ def installed_modules() -> tuple[Module, ...]:
         qflow.module(),
         oidc.module(),
         vc.module(),
+        reputation.module(),
         privacy.module(),
     )

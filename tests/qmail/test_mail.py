@@ -450,3 +450,30 @@ async def test_postage_the_sender_cannot_pay_leaves_the_message_in_requests(
     gone = await bob.send("DELETE", "/qmail/postage")
     assert gone.status_code == 204
     assert (await http.get(f"/qmail/postage/{bob.did}")).status_code == 404
+
+
+async def test_strangers_with_enough_reputation_reach_the_inbox(
+    http: httpx.AsyncClient, node: Node, alice: Mailer, bob: Mailer, carol: Mailer
+) -> None:
+    dave = await Mailer(http, "dave").register()
+    # Carol has one checked fact to her name: membership of a DAO alice made.
+    made = await alice.send(
+        "POST", "/dao/daos", json={"name": "Allotment", "members": [{"did": carol.did}]}
+    )
+    assert made.status_code == 201, made.text
+    assert (await bob.send("GET", "/qmail/threshold")).status_code == 404
+    bad = await bob.send("PUT", "/qmail/threshold", json={"min_reputation": 5000})
+    assert bad.status_code == 422
+    assert (
+        await bob.send("PUT", "/qmail/threshold", json={"min_reputation": 10})
+    ).status_code == 200
+    assert (await bob.send("GET", "/qmail/threshold")).json() == {"min_reputation": 10}
+
+    known = await carol.sent([bob.did], "from a DAO member")
+    unknown = await dave.sent([bob.did], "from nobody yet")
+    assert [m["id"] for m in await bob.folder("inbox")] == [known["id"]]
+    assert [m["id"] for m in await bob.folder("requests")] == [unknown["id"]]
+
+    assert (await bob.send("DELETE", "/qmail/threshold")).status_code == 204
+    later_one = await carol.sent([bob.did], "after the threshold went")
+    assert later_one["id"] in {m["id"] for m in await bob.folder("requests")}

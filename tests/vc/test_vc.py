@@ -234,7 +234,12 @@ async def test_presentations_are_bound_to_one_challenge_and_their_holder(
 ) -> None:
     credential = await issue_as(alice, bob.did, licence="GAS-1234")
     await ok(await alice.send("POST", "/vc/credentials", json={"credential": credential}), 201)
-    given = await ok(await http.post("/vc/challenges", json={"domain": "shop.example"}), 201)
+    shop = Holder(http, "shop")
+    await shop.register()
+    assert (await http.post("/vc/challenges", json={})).status_code == 401
+    given = await ok(
+        await shop.send("POST", "/vc/challenges", json={"domain": "shop.example"}), 201
+    )
     presentation = vcs.present(
         [credential],
         bob.did,
@@ -244,15 +249,23 @@ async def test_presentations_are_bound_to_one_challenge_and_their_holder(
         created=now(),
     )
     body = {"presentation": presentation, "challenge": given["challenge"], "domain": "shop.example"}
-    report = await ok(await http.post("/vc/verify", json=body))
+    report = await ok(await shop.send("POST", "/vc/verify", json=body))
     assert report["verified"] and report["holder"] == bob.did, report["errors"]
     assert report["credentials"][0]["status"] == "active"
 
-    replay = await http.post("/vc/verify", json=body)
+    replay = await shop.send("POST", "/vc/verify", json=body)
+    fourth = await ok(await shop.send("POST", "/vc/challenges", json={}), 201)
+    not_theirs = await bob.send(
+        "POST", "/vc/verify", json={"presentation": presentation, "challenge": fourth["challenge"]}
+    )
+    assert not_theirs.status_code == 400, "only the verifier who asked spends its challenge"
     assert replay.status_code == 400 and "already used" in replay.json()["detail"]
 
-    second = await ok(await http.post("/vc/challenges", json={"domain": "shop.example"}), 201)
-    elsewhere = await http.post(
+    second = await ok(
+        await shop.send("POST", "/vc/challenges", json={"domain": "shop.example"}), 201
+    )
+    elsewhere = await shop.send(
+        "POST",
         "/vc/verify",
         json={
             "presentation": presentation,
@@ -268,7 +281,7 @@ async def test_presentations_are_bound_to_one_challenge_and_their_holder(
     assert not offline.verified and "challenge" in offline.errors[0]
 
     # Alice holds a copy of the credential, but she is not its subject.
-    third = await ok(await http.post("/vc/challenges", json={}), 201)
+    third = await ok(await shop.send("POST", "/vc/challenges", json={}), 201)
     stolen = vcs.present(
         [credential],
         alice.did,
@@ -278,8 +291,8 @@ async def test_presentations_are_bound_to_one_challenge_and_their_holder(
         created=now(),
     )
     report = await ok(
-        await http.post(
-            "/vc/verify", json={"presentation": stolen, "challenge": third["challenge"]}
+        await shop.send(
+            "POST", "/vc/verify", json={"presentation": stolen, "challenge": third["challenge"]}
         )
     )
     assert not report["verified"] and "not the holder" in " ".join(report["errors"])
@@ -340,16 +353,20 @@ async def test_verification_reports_what_is_wrong(
     assert "RFC 3339" in (await errors_of(not_json_dates))[0]
 
 
-async def test_challenges_expire(http: httpx.AsyncClient, node: Node, bob: Holder) -> None:
-    given = await ok(await http.post("/vc/challenges", json={}), 201)
+async def test_challenges_expire(node: Node, bob: Holder) -> None:
+    from anarq.kernel.errors import BadRequest
+    from anarq.kernel.guard import Actor, Context
+    from anarq.vc.models import VerifyRequest
+
+    shop = Context(actor=Actor(id=bob.did, kind="identity"))
+    svc = node.service("vc")
+    given = svc.challenge(shop, None)
     presentation = vcs.present(
-        [], bob.did, bob.seed, challenge=given["challenge"], domain=None, created=now()
+        [], bob.did, bob.seed, challenge=given.challenge, domain=None, created=now()
     )
-    with later(node, timedelta(minutes=11)):
-        late = await http.post(
-            "/vc/verify", json={"presentation": presentation, "challenge": given["challenge"]}
-        )
-    assert late.status_code == 400 and "expired" in late.json()["detail"]
+    request = VerifyRequest(presentation=presentation, challenge=given.challenge)
+    with later(node, timedelta(minutes=11)), pytest.raises(BadRequest, match="expired"):
+        svc.verify(shop, request)
 
 
 def test_status_lists_hold_131072_entries_and_round_trip() -> None:

@@ -49,7 +49,9 @@ def test_issue_hold_present_verify_and_revoke(tmp_path: Path) -> None:
         assert offline.returncode == 0
         assert json.loads(offline.stdout)["status"] == "unchecked"
 
-        challenge = httpx.post(f"{node.url}/vc/challenges", json={"domain": "shop.example"}).json()
+        asked = anarq(alice_home, "vc", "challenge", "--domain", "shop.example", *url, "--json")
+        assert asked.returncode == 0, asked.stderr
+        challenge = json.loads(asked.stdout)
         presentation = tmp_path / "vp.json"
         presented = anarq(
             bob_home, "vc", "present", licence["id"], "--challenge", challenge["challenge"],

@@ -190,10 +190,17 @@ async def token(request: Request, svc: OidcService = Depends(service)) -> JSONRe
     return JSONResponse(issued, headers=NO_STORE)
 
 
-@protocol.api_route(
-    "/oidc/userinfo", methods=["GET", "POST"], summary="The claims an access token releases"
-)
+@protocol.get("/oidc/userinfo", summary="The claims an access token releases")
 async def userinfo(request: Request, svc: OidcService = Depends(service)) -> JSONResponse:
+    return await _userinfo(request, svc)
+
+
+@protocol.post("/oidc/userinfo", summary="The claims an access token releases (POST)")
+async def userinfo_post(request: Request, svc: OidcService = Depends(service)) -> JSONResponse:
+    return await _userinfo(request, svc)
+
+
+async def _userinfo(request: Request, svc: OidcService) -> JSONResponse:
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():

@@ -21,6 +21,7 @@ from anarq.qmail.models import (
     Proof,
     ReadRequest,
     SendRequest,
+    Threshold,
 )
 from anarq.qmail.service import PAGE_MAX, MailService
 from anarq.qmail.tables import DID_MAX, LABEL_MAX
@@ -208,6 +209,29 @@ def set_postage(
     body: Postage, ctx: Context = Depends(caller), svc: MailService = Depends(service)
 ) -> PostageInfo:
     return svc.set_postage(ctx, body)
+
+
+@router.get("/threshold", summary="The reputation strangers need to reach your inbox")
+def threshold(ctx: Context = Depends(caller), svc: MailService = Depends(service)) -> Threshold:
+    found = svc.threshold(ctx)
+    if found is None:
+        raise NotFound("no threshold: strangers reach your inbox only by postage")
+    return found
+
+
+@router.put("/threshold", response_model=Threshold, summary="Let strangers with this reputation in")
+def set_threshold(
+    body: Threshold, ctx: Context = Depends(caller), svc: MailService = Depends(service)
+) -> Threshold:
+    return svc.set_threshold(ctx, body)
+
+
+@router.delete("/threshold", status_code=204, summary="Let no stranger in by reputation")
+def clear_threshold(
+    ctx: Context = Depends(caller), svc: MailService = Depends(service)
+) -> Response:
+    svc.clear_threshold(ctx)
+    return Response(status_code=204)
 
 
 @router.delete("/postage", status_code=204, summary="Ask no postage")

@@ -41,6 +41,10 @@ postage_app = typer.Typer(
     no_args_is_help=True, help="What strangers' mail pays you to reach your inbox."
 )
 app.add_typer(postage_app, name="postage")
+threshold_app = typer.Typer(
+    no_args_is_help=True, help="The reputation strangers need for their mail to reach your inbox."
+)
+app.add_typer(threshold_app, name="threshold")
 
 IDENTITY_OPTION = typer.Option(
     None, "--as", envvar="ANARQ_IDENTITY", help="Identity to act as [default: the active one]."
@@ -643,3 +647,37 @@ def postage_show(
             return
         shown = f"{from_units(price['amount'], asset_scale(node, price['asset']))} {price['asset']}"
     emit_json(price) if as_json else console.print(f"{whose} asks {shown}")
+
+
+@threshold_app.command("set")
+def threshold_set(
+    score: int = typer.Argument(..., min=0, max=1000, help="A reputation score, 0 to 1,000."),
+    identity: str | None = IDENTITY_OPTION,
+    url: str | None = URL_OPTION,
+) -> None:
+    """Let mail from strangers with at least this reputation reach your inbox."""
+    with signed_client(url, identity) as node:
+        node.request("PUT", "/qmail/threshold", json={"min_reputation": score})
+    console.print(f"strangers with a reputation of {score} or more reach your inbox")
+
+
+@threshold_app.command("clear")
+def threshold_clear(identity: str | None = IDENTITY_OPTION, url: str | None = URL_OPTION) -> None:
+    """Let no stranger in by reputation (contacts, replies and postage still do)."""
+    with signed_client(url, identity) as node:
+        node.request("DELETE", "/qmail/threshold")
+    console.print("no reputation threshold")
+
+
+@threshold_app.command("show")
+def threshold_show(identity: str | None = IDENTITY_OPTION, url: str | None = URL_OPTION) -> None:
+    """Your threshold, if you set one."""
+    with signed_client(url, identity) as node:
+        try:
+            found = node.request("GET", "/qmail/threshold")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            console.print("no reputation threshold: strangers' mail waits in requests")
+            return
+    console.print(f"strangers need a reputation of {found['min_reputation']}")

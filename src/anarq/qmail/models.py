@@ -28,6 +28,14 @@ class PostageOffer(BaseModel):
     max_amount: Units = Field(gt=0, description="At most this, per recipient.")
 
 
+class Threshold(BaseModel):
+    """The reputation (0 to 1,000) a stranger needs for their mail to reach the inbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_reputation: int = Field(ge=0, le=1000)
+
+
 class Postage(BaseModel):
     """What mail from a stranger pays to reach `owner`'s inbox (paid to them)."""
 

@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,6 +59,7 @@ from anarq.qmail.models import (
     PostageOffer,
     Proof,
     SendRequest,
+    Threshold,
 )
 from anarq.qmail.postage import Purse
 from anarq.qmail.receipts import Receipts
@@ -113,6 +114,8 @@ class MailService:
         self.squid = squid
         self.qerberos = qerberos
         self.wallet = wallet
+        # A sender's reputation score, once the reputation module is installed (it sets it).
+        self.reputation_of: Callable[[str], int] | None = None
         # Tried in order; the first that accepts a recipient delivers to it.
         self.deliveries: list[Delivery] = [LocalDelivery(kernel, node, squid, self._folder_for)]
         self.receipts = Receipts(kernel, squid, qerberos)
@@ -275,7 +278,8 @@ class MailService:
 
     def _folder_for(self, tx: Connection, recipient: str, message: Outgoing) -> str:
         """Spam control: contacts, and replies in a thread the recipient takes part in, go
-        to the inbox; everything else to `requests`."""
+        to the inbox, and so does mail from senders whose reputation reaches the recipient's
+        threshold, or that pays the recipient's postage; everything else goes to `requests`."""
         c, m = tables.contacts, tables.messages
         known = tx.execute(
             select(c.c.contact).where(c.c.owner == recipient, c.c.contact == message.sender)
@@ -289,6 +293,14 @@ class MailService:
                 .limit(1)
             ).first()
             if took_part is not None:
+                return "inbox"
+        if self.reputation_of is not None:
+            threshold = tx.execute(
+                select(tables.thresholds.c.min_reputation).where(
+                    tables.thresholds.c.owner == recipient
+                )
+            ).scalar_one_or_none()
+            if threshold is not None and self.reputation_of(message.sender) >= threshold:
                 return "inbox"
         if message.purse is not None:
             price = tx.execute(
@@ -324,6 +336,32 @@ class MailService:
         owner = self._owner(ctx)
         with self.k.change(ctx, "write", mailbox_resource(owner)) as tx:
             tx.execute(delete(tables.postage).where(tables.postage.c.owner == owner))
+
+    def set_threshold(self, ctx: Context, threshold: Threshold) -> Threshold:
+        """Let strangers with at least this reputation reach your inbox."""
+        owner = self._owner(ctx)
+        row = {
+            "owner": owner,
+            "min_reputation": threshold.min_reputation,
+            "updated_at": self.k.clock.now(),
+        }
+        with self.k.change(ctx, "write", mailbox_resource(owner)) as tx:
+            tx.execute(delete(tables.thresholds).where(tables.thresholds.c.owner == owner))
+            tx.execute(insert(tables.thresholds).values(**row))
+        return threshold
+
+    def clear_threshold(self, ctx: Context) -> None:
+        owner = self._owner(ctx)
+        with self.k.change(ctx, "write", mailbox_resource(owner)) as tx:
+            tx.execute(delete(tables.thresholds).where(tables.thresholds.c.owner == owner))
+
+    def threshold(self, ctx: Context) -> Threshold | None:
+        owner = self._owner(ctx)
+        with self.k.db.read() as conn:
+            value = conn.execute(
+                select(tables.thresholds.c.min_reputation).where(tables.thresholds.c.owner == owner)
+            ).scalar_one_or_none()
+        return None if value is None else Threshold(min_reputation=value)
 
     def postage(self, did: str) -> PostageInfo | None:
         """`did`'s postage for strangers, or None: anyone may ask before sending."""

@@ -3,7 +3,7 @@ delivery and read receipts, contacts. No column holds message content."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 
 from anarq.kernel.db import UtcDateTime, metadata
 
@@ -98,4 +98,13 @@ postage = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
-TABLES = (messages, entries, labels, receipts, contacts, postage)
+# The reputation a stranger needs for their mail to reach the owner's inbox.
+thresholds = Table(
+    "qmail_thresholds",
+    metadata,
+    Column("owner", String(DID_MAX), primary_key=True),
+    Column("min_reputation", Integer, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+TABLES = (messages, entries, labels, receipts, contacts, postage, thresholds)

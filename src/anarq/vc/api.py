@@ -113,14 +113,18 @@ def publish(
 
 @router.post(
     "/challenges",
-    summary="A challenge for a presentation to this node (one use, ten minutes)",
+    summary="A challenge for a presentation to you, the verifier (one use, ten minutes)",
     response_model=Challenge,
     status_code=201,
 )
-def challenge(body: ChallengeRequest, svc: VcService = Depends(service)) -> Challenge:
-    return svc.challenge(body.domain)
+def challenge(
+    body: ChallengeRequest, ctx: Context = Depends(caller), svc: VcService = Depends(service)
+) -> Challenge:
+    return svc.challenge(ctx, body.domain)
 
 
 @router.post("/verify", summary="Verify a credential, or a presentation against your challenge")
-def verify(body: VerifyRequest, svc: VcService = Depends(service)) -> dict[str, Any]:
-    return svc.verify(body)
+def verify(
+    body: VerifyRequest, ctx: Context = Depends(caller), svc: VcService = Depends(service)
+) -> dict[str, Any]:
+    return svc.verify(ctx, body)

@@ -187,6 +187,23 @@ def present(
         typer.echo(text)
 
 
+@app.command("challenge")
+def challenge(
+    domain: str | None = typer.Option(None, "--domain", help="Where the presentation is for."),
+    identity: str | None = IDENTITY_OPTION,
+    url: str | None = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """As a verifier: a one-use challenge to give whoever presents credentials to you."""
+    body = {"domain": domain} if domain else {}
+    with signed_client(url, identity) as node:
+        given: dict[str, Any] = node.request("POST", "/vc/challenges", json=body)
+    if as_json:
+        emit_json(given)
+        return
+    emit_fields(given)
+
+
 @app.command("verify")
 def verify(
     path: Path = typer.Argument(..., help="A credential or presentation (JSON; - for stdin)."),

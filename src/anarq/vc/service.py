@@ -326,21 +326,26 @@ class VcService:
 
     # The node as verifier ------------------------------------------------------------
 
-    def challenge(self, domain: str | None) -> Challenge:
+    def challenge(self, ctx: Context, domain: str | None) -> Challenge:
+        """A challenge for a presentation to the caller (the verifier): one use."""
+        verifier = ctx.identity("a verifier's challenge")
         now = self.k.clock.now()
         value = secrets.token_urlsafe(24)
         with self.k.db.write() as tx:
             tx.execute(delete(tables.challenges).where(tables.challenges.c.expires_at < now))
             tx.execute(
                 insert(tables.challenges).values(
-                    challenge=value, domain=domain, expires_at=now + CHALLENGE_LIFETIME
+                    challenge=value,
+                    verifier=verifier,
+                    domain=domain,
+                    expires_at=now + CHALLENGE_LIFETIME,
                 )
             )
         return Challenge(challenge=value, domain=domain, expires_at=now + CHALLENGE_LIFETIME)
 
-    def verify(self, request: VerifyRequest) -> dict[str, Any]:
-        """Verify a credential, or a presentation against a challenge this node gave out
-        (spent by the attempt: a presentation is accepted once)."""
+    def verify(self, ctx: Context, request: VerifyRequest) -> dict[str, Any]:
+        """Verify a credential (anyone), or a presentation against a challenge this node
+        gave the caller (spent by the attempt: a presentation is accepted once)."""
         now = self.k.clock.now()
         if request.credential is not None:
             _size_check(request.credential)
@@ -349,10 +354,15 @@ class VcService:
             ).as_dict()
         assert request.presentation is not None and request.challenge is not None
         _size_check(request.presentation)
+        verifier = ctx.identity("a presentation's verifier")
         c = tables.challenges
         with self.k.db.write() as tx:
             spent = (
-                tx.execute(delete(c).where(c.c.challenge == request.challenge).returning(c))
+                tx.execute(
+                    delete(c)
+                    .where(c.c.challenge == request.challenge, c.c.verifier == verifier)
+                    .returning(c)
+                )
                 .mappings()
                 .first()
             )

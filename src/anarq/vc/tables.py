@@ -52,6 +52,8 @@ challenges = Table(
     "vc_challenges",
     metadata,
     Column("challenge", String(64), primary_key=True),
+    # The identity that asked for it: only it may spend it.
+    Column("verifier", String(DID_MAX), nullable=False),
     Column("domain", String(255), nullable=True),
     Column("expires_at", UtcDateTime(), nullable=False),
 )

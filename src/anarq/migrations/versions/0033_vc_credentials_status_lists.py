@@ -21,6 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "vc_challenges",
         sa.Column("challenge", sa.String(length=64), nullable=False),
+        sa.Column("verifier", sa.String(length=200), nullable=False),
         sa.Column("domain", sa.String(length=255), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("challenge", name=op.f("pk_vc_challenges")),
