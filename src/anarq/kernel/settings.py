@@ -126,6 +126,15 @@ class Settings(BaseSettings):
         description="How long a Qflow worker holds a run it took: a worker that died gives "
         "its runs to the others after this long.",
     )
+    smtp_url: str = Field(
+        default="",
+        description="Mail relay for messages to email addresses (the verified-email "
+        "credential): smtp://host:25, smtp+starttls://user:password@host:587 or "
+        "smtps://user:password@host:465; empty means the node sends no email.",
+    )
+    smtp_from: str = Field(
+        default="", description="The From address of email the node sends [anarq@<host>]."
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         min_length=16,

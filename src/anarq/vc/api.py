@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from anarq.gateway.auth import caller
+from anarq.kernel.errors import BadRequest
 from anarq.kernel.guard import Context
 from anarq.vc.models import (
     Allocation,
     Challenge,
     ChallengeRequest,
+    EmailConfirm,
+    EmailRequest,
+    EmailSent,
     Held,
     IssueRequest,
     PublishList,
@@ -128,3 +137,66 @@ def verify(
     body: VerifyRequest, ctx: Context = Depends(caller), svc: VcService = Depends(service)
 ) -> dict[str, Any]:
     return svc.verify(ctx, body)
+
+
+@router.post(
+    "/email",
+    summary="Prove an email address: the node mails it a one-use link",
+    response_model=EmailSent,
+    status_code=202,
+)
+def request_email(
+    body: EmailRequest, ctx: Context = Depends(caller), svc: VcService = Depends(service)
+) -> EmailSent:
+    return svc.request_email(ctx, body.email)
+
+
+@router.get(
+    "/email/confirm",
+    summary="The page the emailed link opens: one button confirms",
+    response_class=HTMLResponse,
+)
+def confirm_page(token: str = Query(..., min_length=20, max_length=100)) -> HTMLResponse:
+    # A page, not the confirmation itself: mail scanners that open links confirm nothing.
+    return HTMLResponse(
+        "<!doctype html><meta charset=utf-8><title>Confirm your email</title>"
+        "<main style='font-family:sans-serif;max-width:32rem;margin:4rem auto'>"
+        "<h1>Confirm your email address</h1>"
+        "<p>Your identity gets a credential saying this address is yours.</p>"
+        "<form method=post action='/vc/email/confirm'>"
+        f"<input type=hidden name=token value='{html.escape(token, quote=True)}'>"
+        "<button type=submit>Confirm</button></form></main>",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+@router.post(
+    "/email/confirm",
+    summary="Confirm: the identity that asked gets a VerifiedEmailCredential",
+    response_model=Held,
+    status_code=201,
+)
+async def confirm_email(request: Request, svc: VcService = Depends(service)) -> Any:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        fields = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        token = _token(fields.get("token"))
+        held = await run_in_threadpool(svc.confirm_email, token)
+        return HTMLResponse(
+            "<!doctype html><meta charset=utf-8><title>Email confirmed</title>"
+            "<main style='font-family:sans-serif;max-width:32rem;margin:4rem auto'>"
+            f"<h1>Confirmed</h1><p>{html.escape(held.credential['credentialSubject']['email'])}"
+            " is now confirmed for your identity. You can close this page.</p></main>",
+            status_code=201,
+        )
+    try:
+        body = EmailConfirm.model_validate_json(await request.body())
+    except ValidationError:
+        raise BadRequest('send {"token": "…"} as JSON, or the form the link opens') from None
+    return await run_in_threadpool(svc.confirm_email, body.token)
+
+
+def _token(value: str | None) -> str:
+    if value is None or not 20 <= len(value) <= 100:
+        raise BadRequest("the form carries no token: open the link from the email again")
+    return value

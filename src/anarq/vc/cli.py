@@ -187,6 +187,35 @@ def present(
         typer.echo(text)
 
 
+@app.command("email")
+def email(
+    address: str | None = typer.Argument(None, help="The address to prove."),
+    confirm: str | None = typer.Option(
+        None, "--confirm", help="The token from the email (instead of opening its link)."
+    ),
+    identity: str | None = IDENTITY_OPTION,
+    url: str | None = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Get a verified-email credential: the node mails the address a one-use link;
+    open it (or pass its token to --confirm) within an hour."""
+    if (address is None) == (confirm is None):
+        raise typer.BadParameter("give an ADDRESS to mail, or --confirm TOKEN")
+    with signed_client(url, identity) as node:
+        if address is not None:
+            sent: dict[str, Any] = node.request("POST", "/vc/email", json={"email": address})
+            if as_json:
+                emit_json(sent)
+            else:
+                console.print(f"a link is on its way to {sent['email']}; it works for an hour")
+            return
+        held: dict[str, Any] = node.request("POST", "/vc/email/confirm", json={"token": confirm})
+    if as_json:
+        emit_json(held["credential"])
+        return
+    emit_fields({k: held[k] for k in ("id", "kind", "issuer", "holder", "valid_until")})
+
+
 @app.command("challenge")
 def challenge(
     domain: str | None = typer.Option(None, "--domain", help="Where the presentation is for."),

@@ -96,3 +96,27 @@ class Held(BaseModel):
     valid_until: datetime | None
     revoked_at: datetime | None
     credential: dict[str, Any]
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# A mailbox a relay can deliver to: a local part, then a domain of at least two labels.
+EMAIL_RE = rf"^[^@\s]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$"
+
+
+class EmailRequest(BaseModel):
+    """An address to prove: the node mails it a one-use link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=254, pattern=EMAIL_RE)
+
+
+class EmailConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=20, max_length=100)
+
+
+class EmailSent(BaseModel):
+    email: str
+    expires_at: datetime

@@ -15,32 +15,37 @@ hosted here are read from the database; others are not fetched by the node.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from anarq.kernel import Kernel
 from anarq.kernel.clock import parse_rfc3339, rfc3339
-from anarq.kernel.errors import BadRequest, Conflict, Forbidden, NotFound
-from anarq.kernel.guard import Context
+from anarq.kernel.errors import AnarqError, BadRequest, Conflict, Forbidden, NotFound, RateLimited
+from anarq.kernel.guard import Actor, Context
 from anarq.kernel.ids import new_id
 from anarq.node.service import NodeService
 from anarq.vc import credentials as vcs
-from anarq.vc import statuslist, tables
+from anarq.vc import email, statuslist, tables
 from anarq.vc.models import (
     DOCUMENT_MAX_BYTES,
     Allocation,
     Challenge,
+    EmailSent,
     Held,
     IssueRequest,
     VerifyRequest,
 )
 
 CHALLENGE_LIFETIME = timedelta(minutes=10)
+EMAIL_LIFETIME = timedelta(hours=1)
+EMAILS_PER_HOUR = 5
 KIND_TYPES = {
     "did-control": "DidControlCredential",
     "dao-member": "DaoMembershipCredential",
@@ -145,6 +150,89 @@ class VcService:
             .where(tables.status_lists.c.id == list_id)
             .values(signed=json.dumps(signed), updated_at=self.k.clock.now())
         )
+
+    # Verified email ------------------------------------------------------------------
+
+    def request_email(self, ctx: Context, address: str) -> EmailSent:
+        """Mail `address` a one-use link; following it earns the caller a
+        VerifiedEmailCredential for that address."""
+        did = ctx.identity("a verified email")
+        now = self.k.clock.now()
+        e = tables.email_checks
+        with self.k.db.read() as conn:
+            recent = conn.execute(
+                select(func.count())
+                .select_from(e)
+                .where(e.c.did == did, e.c.created_at > now - timedelta(hours=1))
+            ).scalar_one()
+        if recent >= EMAILS_PER_HOUR:
+            raise RateLimited(f"at most {EMAILS_PER_HOUR} confirmation emails an hour")
+        token = secrets.token_urlsafe(32)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self.k.change(ctx, "write", holder_resource(did)) as tx:
+            tx.execute(delete(e).where(e.c.expires_at < now))
+            tx.execute(
+                insert(e).values(
+                    digest=digest,
+                    did=did,
+                    email=address,
+                    created_at=now,
+                    expires_at=now + EMAIL_LIFETIME,
+                )
+            )
+        base = self.k.settings.effective_public_url.rstrip("/")
+        host = urlsplit(base).hostname or "localhost"
+        body = (
+            f"Someone asked {self.k.settings.node_name} to confirm that this address belongs "
+            f"to the identity\n\n    {did}\n\n"
+            f"If that was you, open this link within an hour:\n\n"
+            f"    {base}/vc/email/confirm?token={token}\n\n"
+            f"or run: anarq vc email --confirm {token}\n\n"
+            "If it was not you, ignore this message: nothing happens without the link.\n"
+        )
+        try:
+            email.send(
+                self.k.settings.smtp_url,
+                self.k.settings.smtp_from or f"anarq@{host}",
+                address,
+                "Confirm your email address",
+                body,
+            )
+        except AnarqError:
+            with self.k.db.write() as tx:
+                tx.execute(delete(e).where(e.c.digest == digest))
+            raise
+        return EmailSent(email=address, expires_at=now + EMAIL_LIFETIME)
+
+    def confirm_email(self, token: str) -> Held:
+        """Follow the link: the identity that asked gets its credential (once)."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        e = tables.email_checks
+        now = self.k.clock.now()
+        with self.k.db.write() as tx:
+            row = tx.execute(delete(e).where(e.c.digest == digest).returning(e)).mappings().first()
+        if row is None or row["expires_at"] <= now:
+            raise CredentialRefused("the link is unknown, used or expired: ask for a new one")
+        holder = row["did"]
+        acting = Context(actor=Actor(id=holder, kind="identity"))
+        issuer = self.node.identity.did
+        seed = self.node.identity.signing_key().ed25519_seed()
+        kind = "VerifiedEmailCredential"
+        with self.k.change(acting, "write", holder_resource(holder)) as tx:
+            list_id, index = self._allocate(tx, issuer)
+            document = vcs.build(
+                issuer,
+                {"id": holder, "email": row["email"]},
+                [kind],
+                valid_from=now,
+                valid_until=now + timedelta(days=365),
+                status=statuslist.entry(self.list_url(list_id), index),
+            )
+            signed = vcs.issue(document, seed, created=now)
+            self._store(tx, signed, holder, kind, list_id, index)
+            if self._list_row(tx, list_id)["signed"] is None:
+                self._sign_node_list(tx, list_id)
+        return self._held_by_id(signed["id"])
 
     # Identities as issuers -----------------------------------------------------------
 

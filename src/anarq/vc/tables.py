@@ -59,4 +59,16 @@ challenges = Table(
 )
 Index("ix_vc_challenges_expires", challenges.c.expires_at)
 
-TABLES = (credentials, status_lists, challenges)
+# Email confirmations waiting for their link to be followed (the token's digest only).
+email_checks = Table(
+    "vc_email_checks",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("did", String(DID_MAX), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+Index("ix_vc_email_checks_did", email_checks.c.did, email_checks.c.created_at)
+
+TABLES = (credentials, status_lists, challenges, email_checks)
