@@ -483,3 +483,26 @@ async def test_a_passed_proposal_runs_a_workflow_as_the_dao(
     assert await balance(http, operator, carol.did) == 2 * PI - 2 * PI * 50 // 10_000
     treasury = (await ok(await http.get(f"/dao/daos/{dao['did']}")))["treasury"]
     assert [int(t["balance"]) for t in treasury if t["asset"] == "PI"] == [8 * PI]
+
+
+async def test_a_batch_takes_each_voter_once_across_batches(
+    http: httpx.AsyncClient, alice: Person, bob: Person, carol: Person
+) -> None:
+    proposal = await propose(alice, (await make_dao(alice, bob))["did"])
+    path = f"/dao/proposals/{proposal['id']}/votes/batch"
+    first = [signed_vote(alice, proposal, 0), signed_vote(alice, proposal, 1)]
+    result = await ok(await alice.send("POST", path, json={"votes": first}))
+    assert result["accepted"] == 1
+    assert [(r["index"], r["voter"]) for r in result["refused"]] == [(1, alice.did)]
+
+    again = [signed_vote(bob, proposal, 0), signed_vote(alice, proposal, 2)]
+    second = await ok(await alice.send("POST", path, json={"votes": again}))
+    assert second["accepted"] == 1, "bob's vote is new; alice's was cast in the first batch"
+    assert [(r["index"], r["reason"]) for r in second["refused"]] == [
+        (1, f"{alice.did} voted already")
+    ]
+    outsider = [signed_vote(carol, proposal, 0)]
+    third = await ok(await alice.send("POST", path, json={"votes": outsider}))
+    assert third["accepted"] == 0 and "no voting power" in third["refused"][0]["reason"]
+    tally = await ok(await http.get(f"/dao/proposals/{proposal['id']}/tally"))
+    assert tally["voters"] == 2

@@ -51,6 +51,7 @@ from anarq.dao.models import (
 )
 from anarq.kernel import Kernel
 from anarq.kernel.clock import rfc3339
+from anarq.kernel.db import insert_new
 from anarq.kernel.errors import AnarqError, BadRequest, Conflict, Forbidden, NotFound
 from anarq.kernel.guard import Actor, Context
 from anarq.kernel.ids import new_id
@@ -549,20 +550,9 @@ class DaoService:
                     )
                 )
             }
-            cast = set(
-                tx.execute(
-                    select(_v.c.voter).where(
-                        _v.c.proposal == proposal_id, _v.c.voter.in_(list(checked))
-                    )
-                ).scalars()
-            )
             rows = []
             for voter, (choice, document, n) in checked.items():
-                if voter in cast:
-                    refused.append(
-                        VoteRefusal(index=n, voter=voter, reason=f"{voter} voted already")
-                    )
-                elif held.get(voter, 0) <= 0:
+                if held.get(voter, 0) <= 0:
                     refused.append(
                         VoteRefusal(index=n, voter=voter, reason="no voting power at the snapshot")
                     )
@@ -577,10 +567,16 @@ class DaoService:
                             "cast_at": now,
                         }
                     )
-            if rows:
-                tx.execute(insert(_v), rows)
+            # One vote each: a voter whose vote is in already is not inserted again.
+            inserted = insert_new(tx, _v, rows, _v.c.voter)
+            for voter in (str(r["voter"]) for r in rows):
+                if voter not in inserted:
+                    n = checked[voter][2]
+                    refused.append(
+                        VoteRefusal(index=n, voter=voter, reason=f"{voter} voted already")
+                    )
         refused.sort(key=lambda r: r.index)
-        return VoteBatchResult(accepted=len(rows), refused=refused)
+        return VoteBatchResult(accepted=len(inserted), refused=refused)
 
     def tally(self, proposal_id: str) -> voting.Tally:
         """The count as it stands (final once voting ended)."""

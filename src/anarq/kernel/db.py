@@ -227,6 +227,24 @@ def insert_ignore(tx: Connection, table: Table, values: dict[str, Any]) -> bool:
     return tx.execute(statement).first() is not None
 
 
+def insert_new(
+    tx: Connection, table: Table, rows: list[dict[str, Any]], returning: Any
+) -> set[Any]:
+    """Insert the rows whose key does not exist yet; the `returning` values of those this
+    call inserted (the others were there already). One statement, race-free.
+
+    Where a lookup `key IN (…many…)` would decide the same thing, this avoids it: on
+    PostgreSQL such a lookup's generic plan, made while the table was small, can scan
+    the whole table for every batch once it has grown."""
+    if not rows:
+        return set()
+    dialect_insert = sqlite_insert if tx.dialect.name == "sqlite" else postgresql_insert
+    # Executed with the rows as parameters: SQLAlchemy's "insertmanyvalues" batches them
+    # into multi-row statements it compiles once, and collects RETURNING from each.
+    statement = dialect_insert(table).on_conflict_do_nothing().returning(returning)
+    return set(tx.execute(statement, rows).scalars())
+
+
 def _alembic_config(conn: Connection | None) -> Any:
     from alembic.config import Config
 
