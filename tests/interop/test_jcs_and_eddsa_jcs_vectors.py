@@ -16,7 +16,10 @@ from pathlib import Path
 import base58
 import pytest
 import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
+from anarq.kernel import jcs
 from anarq.squid import documents
 from anarq.vc import dataintegrity
 
@@ -33,6 +36,7 @@ def test_rfc8785_vectors(name: str) -> None:
     value = json.loads((VECTORS / "input" / f"{name}.json").read_text(encoding="utf-8"))
     expected = (VECTORS / "output" / f"{name}.json").read_bytes()
     assert rfc8785.dumps(value) == expected
+    assert jcs.dumps(value) == expected, "the node's canonical form, fast path or not"
     if isinstance(value, dict) and "proof" not in value:
         # Signed documents (licences, receipts, votes) are canonicalized the same way.
         assert documents.jcs(value) == expected
@@ -101,3 +105,51 @@ def test_the_w3c_vector_fails_once_changed() -> None:
         change(tampered)
         with pytest.raises(dataintegrity.ProofInvalid):
             dataintegrity.verify(tampered, lambda method: PUBLIC)
+
+
+# Documents the fast path takes (ASCII keys, safe integers, any text, no floats), and
+# beyond it (floats, huge integers, non-ASCII keys), which must go to rfc8785.
+_leaves = (
+    st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1) | st.text()
+)
+_documents = st.recursive(
+    _leaves,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=127)), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_beyond = st.recursive(
+    _leaves
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(min_value=2**53, max_value=2**60),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _rfc8785_or_error(value: object) -> bytes | type[BaseException]:
+    try:
+        return rfc8785.dumps(value)
+    except Exception as exc:
+        return type(exc)
+
+
+@given(_documents)
+def test_the_fast_canonical_form_is_rfc8785(value: object) -> None:
+    expected = _rfc8785_or_error(value)
+    if isinstance(expected, bytes):
+        assert jcs.dumps(value) == expected
+    else:
+        with pytest.raises(Exception):  # noqa: B017 (whatever rfc8785 refuses)
+            jcs.dumps(value)
+
+
+@given(_beyond)
+def test_documents_beyond_the_fast_path_are_canonicalized_by_rfc8785(value: object) -> None:
+    expected = _rfc8785_or_error(value)
+    if isinstance(expected, bytes):
+        assert jcs.dumps(value) == expected

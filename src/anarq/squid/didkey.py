@@ -72,6 +72,11 @@ def did_from_ed25519(public_key: bytes) -> str:
     return DID_KEY_PREFIX + _fingerprint(ED25519_CODEC, public_key)
 
 
+def did_of(key: VerifyKey) -> str:
+    """The did:key of a signing key already parsed (and so already checked)."""
+    return DID_KEY_PREFIX + _fingerprint(ED25519_CODEC, key.ed25519_bytes())
+
+
 def did_from_x25519(public_key: bytes) -> str:
     """The did:key of a raw 32-byte X25519 public key; refuses small-order points."""
     try:

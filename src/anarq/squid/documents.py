@@ -16,10 +16,9 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-import rfc8785
-
+from anarq.kernel import jcs as canonical_json
 from anarq.qlock import SigningKey, VerifyKey, sign_detached, verify_detached
-from anarq.squid.didkey import did_from_ed25519
+from anarq.squid.didkey import did_from_ed25519, did_of
 
 Canonical = Callable[[dict[str, Any]], bytes]
 
@@ -30,7 +29,7 @@ class DocumentInvalid(Exception):
 
 def jcs(document: dict[str, Any]) -> bytes:
     """RFC 8785 canonical JSON of everything but `proof`."""
-    return rfc8785.dumps({key: value for key, value in document.items() if key != "proof"})
+    return canonical_json.dumps({key: value for key, value in document.items() if key != "proof"})
 
 
 def digest(document: dict[str, Any], canonical: Canonical = jcs) -> str:
@@ -59,7 +58,7 @@ def verify(document: dict[str, Any], canonical: Canonical = jcs) -> VerifyKey:
         key = VerifyKey.from_bytes(base64.b64decode(proof["verification_key"], validate=True))
     except Exception:
         raise DocumentInvalid("the proof's verification key is not a Qlock public key") from None
-    if did_from_ed25519(key.ed25519_bytes()) != document.get("issuer"):
+    if did_of(key) != document.get("issuer"):
         raise DocumentInvalid("the verification key is not the issuer's (its did:key differs)")
     try:
         unsigned = canonical(document)

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import base58
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from anarq.kernel import jcs
 from anarq.kernel.clock import rfc3339
 from anarq.squid import didkey
 
@@ -54,8 +54,8 @@ def resolve_did_key(method: str) -> bytes:
 def _hash_data(document: dict[str, Any], config: dict[str, Any]) -> bytes:
     try:
         return (
-            hashlib.sha256(rfc8785.dumps(config)).digest()
-            + hashlib.sha256(rfc8785.dumps(document)).digest()
+            hashlib.sha256(jcs.dumps(config)).digest()
+            + hashlib.sha256(jcs.dumps(document)).digest()
         )
     except Exception as exc:  # e.g. a float JCS cannot represent, a non-string key
         raise ProofInvalid(f"the document has no JCS form: {exc}") from None
