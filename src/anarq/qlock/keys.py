@@ -19,12 +19,12 @@ import hashlib
 import os
 from typing import Final
 
-import base58
 import gmpy2
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa, mlkem, x25519
 
+from anarq.qlock import b58
 from anarq.qlock.errors import InvalidKey
 
 # Algorithm bytes of the key forms; a signature carries its key's byte.
@@ -66,7 +66,7 @@ def key_id_for(public_form: bytes) -> bytes:
 def key_id_text(digest: bytes) -> str:
     """A key-id digest as text: multibase base58btc (`z…`)."""
     assert len(digest) == KEY_ID_DIGEST_BYTES
-    return "z" + base58.b58encode(digest).decode("ascii")
+    return "z" + b58.encode(digest)
 
 
 def _split(data: bytes, expected_tag: int, sizes: tuple[int, ...], what: str) -> list[bytes]:

@@ -12,9 +12,9 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-import base58
 from multiformats import multicodec
 
+from anarq.qlock import b58
 from anarq.qlock.errors import InvalidKey
 from anarq.qlock.keys import (
     RecipientKey,
@@ -96,7 +96,7 @@ def decode(did: str) -> DidKey:
     if not value.startswith("z"):
         raise InvalidDid(f"{did!r}: did:key uses multibase base58btc, which starts with 'z'")
     try:
-        wrapped = base58.b58decode(value[1:])
+        wrapped = b58.decode(value[1:])
     except ValueError:
         raise InvalidDid(f"{did!r}: not base58btc of a multicodec-prefixed key") from None
     name = next((codec for codec, head in _PREFIXES.items() if wrapped.startswith(head)), None)
@@ -158,7 +158,7 @@ def resolve(
 
 
 def _fingerprint(codec: str, public_key: bytes) -> str:
-    return "z" + base58.b58encode(_PREFIXES[codec] + public_key).decode("ascii")
+    return "z" + b58.encode(_PREFIXES[codec] + public_key)
 
 
 def _codec_name(wrapped: bytes) -> str:
@@ -197,4 +197,4 @@ def _method(did: str, codec: str, public_key: bytes, representation: str) -> dic
 
 
 def _base58(data: bytes) -> str:
-    return base58.b58encode(data).decode("ascii")  # bare base58btc, without multibase's 'z'
+    return b58.encode(data)  # bare base58btc, without multibase's 'z'

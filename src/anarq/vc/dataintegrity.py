@@ -13,12 +13,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import base58
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from anarq.kernel import jcs
 from anarq.kernel.clock import rfc3339
+from anarq.qlock import b58
 from anarq.squid import didkey
 
 PROOF_TYPE = "DataIntegrityProof"
@@ -90,7 +90,7 @@ def sign(
     signature = Ed25519PrivateKey.from_private_bytes(seed).sign(_hash_data(unsecured, config))
     return {
         **unsecured,
-        "proof": {**config, "proofValue": "z" + base58.b58encode(signature).decode()},
+        "proof": {**config, "proofValue": "z" + b58.encode(signature)},
     }
 
 
@@ -124,7 +124,7 @@ def verify(
     if not isinstance(value, str) or not value.startswith("z"):
         raise ProofInvalid("proofValue must be multibase base58btc (a leading z)")
     try:
-        signature = base58.b58decode(value[1:])
+        signature = b58.decode(value[1:])
     except ValueError:
         raise ProofInvalid("proofValue is not base58btc") from None
     if len(signature) != 64:
