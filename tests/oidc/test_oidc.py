@@ -244,6 +244,21 @@ async def test_a_person_signs_in_as_one_of_their_sub_identities(
     )
     assert stolen.status_code == 403, "nobody signs in as someone else's sub-identity"
 
+    # Nor answers (or spends) someone else's consent request.
+    alices = (await alice.send("GET", url.removeprefix(ISSUER))).json()
+    hijack = await mallory.send(
+        "POST",
+        "/oidc/authorize/consent",
+        json={"request_id": alices["request_id"], "approve": True},
+    )
+    assert hijack.status_code == 404
+    answered = await alice.send(
+        "POST",
+        "/oidc/authorize/consent",
+        json={"request_id": alices["request_id"], "approve": True},
+    )
+    assert answered.status_code == 303, "alice's request is still hers to answer"
+
 
 async def test_a_public_client_with_rs256_and_a_refusal(
     http: httpx.AsyncClient, node: Node, alice: Person, dev: Person

@@ -441,13 +441,17 @@ class OidcService:
             row = (
                 tx.execute(
                     delete(tables.requests)
-                    .where(tables.requests.c.id == answer.request_id)
+                    # Only the person it was made for can answer it (or spend it).
+                    .where(
+                        tables.requests.c.id == answer.request_id,
+                        tables.requests.c.user == did,
+                    )
                     .returning(tables.requests)
                 )
                 .mappings()
                 .first()
             )
-        if row is None or row["user"] != did or row["expires_at"] <= self.k.clock.now():
+        if row is None or row["expires_at"] <= self.k.clock.now():
             raise NotFound("no pending consent request with this id for you (or it expired)")
         request = self.parse_authorization(dict(row["params"]))
         client_id = request.client["client_id"]
