@@ -388,3 +388,30 @@ def test_status_lists_hold_131072_entries_and_round_trip() -> None:
         statuslist.decode(statuslist.encode(bytes(100)))  # fewer than 131,072 entries
     with pytest.raises(statuslist.StatusListInvalid):
         statuslist.decode(json.dumps("not multibase"))
+
+
+async def test_a_list_published_from_an_old_version_cannot_undo_a_revocation(
+    http: httpx.AsyncClient, alice: Holder, bob: Holder
+) -> None:
+    first = await issue_as(alice, bob.did, licence="A")
+    second = await issue_as(alice, bob.did, licence="B")
+    for credential in (first, second):
+        await ok(await alice.send("POST", "/vc/credentials", json={"credential": credential}), 201)
+    url = first["credentialStatus"]["statusListCredential"]
+    assert second["credentialStatus"]["statusListCredential"] == url
+    base = statuslist.decode((await fetch_list(http, url))["credentialSubject"]["encodedList"])
+
+    def publication(index: str) -> dict[str, Any]:
+        bits = bytearray(base)
+        statuslist.set_bit(bits, int(index))
+        unsigned = statuslist.credential(url, alice.did, bytes(bits))
+        return vcs.issue(unsigned, alice.seed, created=now())
+
+    path = f"/vc/status/{url.rsplit('/', 1)[-1]}"
+    one = publication(first["credentialStatus"]["statusListIndex"])
+    other = publication(second["credentialStatus"]["statusListIndex"])
+    assert (await alice.send("PUT", path, json={"credential": one})).status_code == 200
+    stale = await alice.send("PUT", path, json={"credential": other})
+    assert stale.status_code == 400 and "never clear" in stale.json()["detail"]
+    assert (await offline_report(http, first)).status == "revoked"
+    assert (await offline_report(http, second)).status == "active"

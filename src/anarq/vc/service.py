@@ -321,16 +321,22 @@ class VcService:
             bits = statuslist.decode(subject.get("encodedList"))
         except statuslist.StatusListInvalid as exc:
             raise CredentialRefused(str(exc)) from None
-        old = row["bits"]
-        if len(bits) != len(old) or any(o & ~n for o, n in zip(old, bits, strict=True)):
-            raise CredentialRefused("a published list may set bits, never clear them")
         now = self.k.clock.now()
-        newly = [
-            i
-            for i in range(row["next_index"])
-            if statuslist.is_set(bits, i) and not statuslist.is_set(old, i)
-        ]
         with self.k.change(ctx, "write", issuer_resource(issuer)) as tx:
+            # Compared with the list as it is now, under its lock: of two publications
+            # made from the same version, the second cannot clear the first's bits.
+            current = self._list_row(tx, list_id, lock=True)
+            old = current["bits"]
+            if len(bits) != len(old) or any(o & ~n for o, n in zip(old, bits, strict=True)):
+                raise CredentialRefused(
+                    "a published list may set bits, never clear them (publish it again "
+                    "from the list as it is now)"
+                )
+            newly = [
+                i
+                for i in range(current["next_index"])
+                if statuslist.is_set(bits, i) and not statuslist.is_set(old, i)
+            ]
             tx.execute(
                 update(tables.status_lists)
                 .where(tables.status_lists.c.id == list_id)
