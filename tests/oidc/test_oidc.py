@@ -378,8 +378,10 @@ async def test_client_authentication_and_malformed_token_requests(
         "redirect_uri": APP,
         "code_verifier": verifier,
     }
+    before = denials(node)
     wrong = await http.post("/oidc/token", data=form, auth=(client["client_id"], "not-it"))
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert denials(node) > before, "a failed client authentication is audited"
     unknown = await http.post("/oidc/token", data=form, auth=("c_nobody", "x"))
     assert unknown.status_code == 401
     posted = await http.post("/oidc/token", data={**form, "client_id": client["client_id"]})
@@ -405,14 +407,16 @@ async def test_client_authentication_and_malformed_token_requests(
         auth=(client["client_id"], client["client_secret"]),
     )
     assert no_verifier.status_code == 400 and "PKCE" in no_verifier.json()["error_description"]
+    before = denials(node)
     garbage = await http.get("/oidc/userinfo", headers={"Authorization": "Bearer eyJ.not.a.token"})
     assert garbage.status_code == 401 and garbage.json()["error"] == "invalid_token"
+    assert denials(node) == before + 1, "a refused access token is audited"
     assert (await http.get("/oidc/userinfo")).status_code == 401
     assert count(node, tables.tokens) == 0
 
 
 async def test_authorization_requests_that_are_refused(
-    http: httpx.AsyncClient, alice: Person, dev: Person
+    http: httpx.AsyncClient, node: Node, alice: Person, dev: Person
 ) -> None:
     client = await register_client(dev)
     _, challenge = pkce()
@@ -423,8 +427,10 @@ async def test_authorization_requests_that_are_refused(
         return await alice.send("GET", "/oidc/authorize", params=params)
 
     # Not redirected: the client or its redirect URI cannot be trusted.
+    before = denials(node)
     unknown = await authorize(client_id="c_nobody")
     assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_client"
+    assert denials(node) == before + 1, "a refused authorization is audited"
     elsewhere = await authorize(redirect_uri="https://evil.example/cb")
     assert elsewhere.status_code == 400 and "redirect_uri" in elsewhere.json()["detail"]
 

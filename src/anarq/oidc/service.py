@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from anarq.kernel import Kernel
 from anarq.kernel.errors import AnarqError, BadRequest, Forbidden, NotFound, Unauthenticated
-from anarq.kernel.guard import Actor, Context
+from anarq.kernel.guard import ANONYMOUS, Actor, Context
 from anarq.kernel.ids import new_id
 from anarq.node.service import NodeService
 from anarq.oidc import tables
@@ -53,6 +53,9 @@ from anarq.qonsent.service import QonsentService
 from anarq.squid.service import SquidService
 
 CODE_LIFETIME = timedelta(seconds=60)
+AUTHORIZE_RESOURCE = "oidc:authorize"
+# What a failed client authentication at the token or revocation endpoint is audited as.
+CLIENTS_RESOURCE = "oidc:clients:*"
 REQUEST_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(minutes=10)
 ID_TOKEN_LIFETIME = timedelta(minutes=10)
@@ -362,7 +365,11 @@ class OidcService:
     def authorize(self, ctx: Context, params: dict[str, str]) -> Redirect | Pending:
         """The authorization endpoint, for a signed-in person: a code at once if they have
         consented to these scopes before, or the consent they have to answer."""
-        request = self.parse_authorization(params)
+        try:
+            request = self.parse_authorization(params)
+        except (OAuthError, RedirectError):
+            self.k.guard.record(ctx, "share", AUTHORIZE_RESOURCE, "deny")
+            raise
         if not ctx.actor.authenticated or ctx.actor.kind != "identity":
             if "none" in request.prompt:
                 raise RedirectError(
@@ -562,6 +569,17 @@ class OidcService:
     # Tokens -----------------------------------------------------------------------------
 
     def authenticate_client(
+        self, form: dict[str, str], basic: tuple[str, str] | None
+    ) -> RowMapping:
+        """The client calling the token (or revocation) endpoint; a refusal is audited."""
+        try:
+            return self._authenticate_client(form, basic)
+        except OAuthError:
+            refused = Context(actor=ANONYMOUS)
+            self.k.guard.record(refused, "execute", CLIENTS_RESOURCE, "deny")
+            raise
+
+    def _authenticate_client(
         self, form: dict[str, str], basic: tuple[str, str] | None
     ) -> RowMapping:
         """The client calling the token (or revocation) endpoint, by the method it
@@ -839,6 +857,7 @@ class OidcService:
                 .first()
             )
         if row is None or row["revoked_at"] is not None or row["expires_at"] <= now:
+            self.k.guard.record(Context(actor=ANONYMOUS), "read", "oidc:userinfo", "deny")
             raise InvalidToken("the access token is unknown, expired or revoked")
         client = self._client_row(row["client_id"])
         ctx = self.client_context(client, request_id)
