@@ -233,6 +233,25 @@ class DaoService:
             dids = list(conn.execute(query).scalars())
         return [self.dao(did) for did in dids]
 
+    def participation(self, did: str) -> dict[str, int]:
+        """What reputation counts of an identity's governance here: votes cast,
+        proposals of its own executed, DAOs it is a member of."""
+        with self.k.db.read() as conn:
+            votes = conn.execute(select(func.count()).select_from(_v).where(_v.c.voter == did))
+            executed = conn.execute(
+                select(func.count())
+                .select_from(_p)
+                .where(_p.c.proposer == did, _p.c.state == "executed")
+            )
+            memberships = conn.execute(
+                select(func.count(func.distinct(_m.c.dao))).where(_m.c.member == did)
+            )
+            return {
+                "votes": int(votes.scalar_one()),
+                "executed": int(executed.scalar_one()),
+                "memberships": int(memberships.scalar_one()),
+            }
+
     def members(self, did: str) -> list[Member]:
         row = self._dao_row(did)
         if row["membership"] == "token":

@@ -832,12 +832,7 @@ class OidcService:
     def _claims(self, client_id: str, did: str, scopes: list[str]) -> dict[str, Any]:
         claims: dict[str, Any] = {"sub": self.subject(client_id, did)}
         if "profile" in scopes:
-            from anarq.squid.tables import identities
-
-            with self.k.db.read() as conn:
-                name = conn.execute(
-                    select(identities.c.name).where(identities.c.did == did)
-                ).scalar_one_or_none()
+            name = self.squid.name_of(did)
             if name is not None:
                 claims["name"] = name
         if "did" in scopes:
@@ -950,16 +945,7 @@ class OidcService:
         return self.qonsent.check(self.client_did(client_id), "read", claims_resource(did)).allowed
 
     def _linked_subs(self, root: str) -> list[str]:
-        from anarq.squid.tables import identities
-
-        with self.k.db.read() as conn:
-            return list(
-                conn.execute(
-                    select(identities.c.did).where(
-                        identities.c.parent_did == root, identities.c.status == "active"
-                    )
-                ).scalars()
-            )
+        return self.squid.linked_subs(root)
 
 
 class InvalidToken(Unauthenticated):

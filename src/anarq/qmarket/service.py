@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -632,6 +632,30 @@ class MarketService:
             self.catalogue.withdraw_in(tx, Context.system(), row)
 
     # Reading orders ----------------------------------------------------------------------
+
+    def track_record(self, did: str) -> dict[str, Any]:
+        """What reputation counts of an identity's trading here: settled purchases and
+        sales, sales refunded by a moderator or past their deadline, reviews received."""
+
+        def counted(*where: Any) -> int:
+            return int(
+                conn.execute(select(func.count()).select_from(_o).where(*where)).scalar_one()
+            )
+
+        with self.k.db.read() as conn:
+            bought = counted(_o.c.buyer == did, _o.c.status == "settled")
+            sold = counted(_o.c.seller == did, _o.c.status == "settled")
+            refunded = counted(_o.c.seller == did, _o.c.outcome.in_(("refunded", "expired")))
+            reviews, average = conn.execute(
+                select(func.count(), func.avg(_rv.c.rating)).where(_rv.c.seller == did)
+            ).one()
+        return {
+            "bought": bought,
+            "sold": sold,
+            "refunded": refunded,
+            "reviews": int(reviews or 0),
+            "average": float(average) if average is not None else None,
+        }
 
     def order(self, ctx: Context, order_id: str) -> Order:
         """An order: for its buyer, its seller, moderators and the operator."""

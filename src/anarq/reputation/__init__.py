@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 def _build(kernel: Kernel, needs: Mapping[str, Any]) -> Any:
     from anarq.reputation.service import ReputationService
 
-    service = ReputationService(kernel, needs["node"])
+    service = ReputationService(
+        kernel, needs["node"], needs["squid"], needs["qmarket"], needs["dao"], needs["vc"]
+    )
     # Qmail lets strangers above a recipient's threshold into the inbox.
     needs["qmail"].reputation_of = lambda did: service.score(did).score
     return service

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, distinct, func, insert, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import and_, delete, insert, select
 
 from anarq.kernel import Kernel
 from anarq.kernel.errors import Forbidden, NotFound
@@ -61,9 +60,15 @@ def _capped(count: int, each: int, cap: int) -> int:
 
 
 class ReputationService:
-    def __init__(self, kernel: Kernel, node: NodeService) -> None:
+    def __init__(
+        self, kernel: Kernel, node: NodeService, squid: Any, market: Any, dao: Any, vc: Any
+    ) -> None:
         self.k = kernel
         self.node = node
+        self.squid = squid
+        self.market = market
+        self.dao = dao
+        self.vc = vc
         self._cache: dict[str, tuple[float, Score]] = {}
         self._lock = threading.Lock()
 
@@ -84,41 +89,24 @@ class ReputationService:
             cached = self._cache.get(did)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
-        with self.k.db.read() as conn:
-            computed = self._compute(conn, did, depth=0)
+        computed = self._compute(did, depth=0)
         with self._lock:
             self._cache[did] = (now, computed)
         return computed
 
-    def _compute(self, conn: Connection, did: str, *, depth: int) -> Score:
-        from anarq.dao import tables as dao
-        from anarq.qmarket import tables as market
-        from anarq.squid.tables import identities
-        from anarq.vc import tables as vc
-
+    def _compute(self, did: str, *, depth: int) -> Score:
         factors: list[Factor] = []
-        identity = conn.execute(
-            select(identities.c.created_at, identities.c.status).where(identities.c.did == did)
-        ).first()
-        if identity is None:
+        standing = self.squid.standing(did)
+        if standing is None:
             return Score(did, 0, (Factor("unknown", 0, "not registered on this node"),))
-        if identity.status != "active":
-            return Score(did, 0, (Factor("status", 0, f"the identity is {identity.status}"),))
-        days = max(0, (self.k.clock.now() - identity.created_at).days)
+        created_at, status = standing
+        if status != "active":
+            return Score(did, 0, (Factor("status", 0, f"the identity is {status}"),))
+        days = max(0, (self.k.clock.now() - created_at).days)
         factors.append(Factor("age", min(days * 100 // 365, 100), f"{days} days on this node"))
 
-        o = market.orders
-        bought = conn.execute(
-            select(func.count()).select_from(o).where(o.c.buyer == did, o.c.status == "settled")
-        ).scalar_one()
-        sold = conn.execute(
-            select(func.count()).select_from(o).where(o.c.seller == did, o.c.status == "settled")
-        ).scalar_one()
-        refunded = conn.execute(
-            select(func.count())
-            .select_from(o)
-            .where(o.c.seller == did, o.c.outcome.in_(("refunded", "expired")))
-        ).scalar_one()
+        trade = self.market.track_record(did)
+        bought, sold, refunded = trade["bought"], trade["sold"], trade["refunded"]
         if bought:
             factors.append(
                 Factor("purchases", _capped(bought, 10, 150), f"{bought} settled purchases")
@@ -133,29 +121,17 @@ class ReputationService:
                     f"{refunded} sales refunded by a moderator or past their deadline",
                 )
             )
-        r = market.reviews
-        reviewed = conn.execute(
-            select(func.count(), func.avg(r.c.rating)).where(r.c.seller == did)
-        ).first()
-        if reviewed is not None and reviewed[0]:
-            count, average = int(reviewed[0]), float(reviewed[1])
+        if trade["reviews"]:
+            count, average = trade["reviews"], float(trade["average"])
             # A full say only from five reviews on; one review moves little.
             points = round((average - 3) * 50 * min(1.0, count / 5))
             factors.append(
                 Factor("reviews", points, f"{count} reviews averaging {average:.2f} of 5")
             )
 
-        votes = conn.execute(
-            select(func.count()).select_from(dao.votes).where(dao.votes.c.voter == did)
-        ).scalar_one()
-        executed = conn.execute(
-            select(func.count())
-            .select_from(dao.proposals)
-            .where(dao.proposals.c.proposer == did, dao.proposals.c.state == "executed")
-        ).scalar_one()
-        memberships = conn.execute(
-            select(func.count(distinct(dao.members.c.dao))).where(dao.members.c.member == did)
-        ).scalar_one()
+        governance = self.dao.participation(did)
+        votes, executed = governance["votes"], governance["executed"]
+        memberships = governance["memberships"]
         if votes:
             factors.append(Factor("votes", _capped(votes, 5, 100), f"{votes} DAO votes cast"))
         if executed:
@@ -171,12 +147,7 @@ class ReputationService:
                 Factor("memberships", _capped(memberships, 10, 50), f"member of {memberships} DAOs")
             )
 
-        c = vc.credentials
-        vouched = conn.execute(
-            select(func.count(distinct(c.c.issuer))).where(
-                c.c.holder == did, c.c.issuer != did, c.c.revoked_at.is_(None)
-            )
-        ).scalar_one()
+        vouched = self.vc.vouchers(did)
         if vouched:
             factors.append(
                 Factor(
@@ -185,13 +156,14 @@ class ReputationService:
             )
 
         if depth == 0:
-            link = conn.execute(
-                select(tables.links.c.root, tables.links.c.share_bps).where(
-                    tables.links.c.sub == did
-                )
-            ).first()
+            with self.k.db.read() as conn:
+                link = conn.execute(
+                    select(tables.links.c.root, tables.links.c.share_bps).where(
+                        tables.links.c.sub == did
+                    )
+                ).first()
             if link is not None:
-                root = self._compute(conn, link.root, depth=1)
+                root = self._compute(link.root, depth=1)
                 share = root.score * link.share_bps // 10_000
                 factors.append(
                     Factor("root", share, f"{link.share_bps / 100:g} % of its root's {root.score}")
@@ -227,13 +199,8 @@ class ReputationService:
     def link(self, ctx: Context, sub: str, share_bps: int) -> dict[str, Any]:
         """Let `sub` (a linked sub-identity of the caller) start from a share of the
         caller's score."""
-        from anarq.squid.tables import identities
-
         root = ctx.identity("a reputation link")
-        with self.k.db.read() as conn:
-            parent = conn.execute(
-                select(identities.c.parent_did).where(identities.c.did == sub)
-            ).scalar_one_or_none()
+        parent = self.squid.parent_of(sub)
         if parent != root:
             self.k.guard.record(ctx, "write", f"reputation:links:{root}", "deny")
             raise NotFound(f"{sub} is not a linked sub-identity of yours")

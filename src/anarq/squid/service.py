@@ -509,6 +509,31 @@ class SquidService:
             )
         return [self.identity(did) for did in rows]
 
+    def name_of(self, did: str) -> str | None:
+        """The identity's name, or None if it is not registered here."""
+        row = self._row(did)
+        return None if row is None else str(row["name"])
+
+    def standing(self, did: str) -> tuple[datetime, str] | None:
+        """When the identity was registered here and its status, or None."""
+        row = self._row(did)
+        return None if row is None else (row["created_at"], str(row["status"]))
+
+    def parent_of(self, did: str) -> str | None:
+        """The root of a linked sub-identity (never an AID's), or None."""
+        row = self._row(did)
+        return None if row is None or row["parent_did"] is None else str(row["parent_did"])
+
+    def linked_subs(self, root: str) -> list[str]:
+        """The DIDs of `root`'s active linked sub-identities."""
+        i = tables.identities
+        with self.k.db.read() as conn:
+            return list(
+                conn.execute(
+                    select(i.c.did).where(i.c.parent_did == root, i.c.status == "active")
+                ).scalars()
+            )
+
     def verify_aid_link(self, link: AidLink) -> bool:
         """Does the root's revealed salt open the AID's link commitment?"""
         row = self._row(link.aid)

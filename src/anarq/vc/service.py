@@ -409,6 +409,18 @@ class VcService:
             raise NotFound(f"no credential {credential_id}")
         return _held(row)
 
+    def vouchers(self, did: str) -> int:
+        """How many other issuers stand behind a live credential `did` holds here."""
+        c = tables.credentials
+        with self.k.db.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count(func.distinct(c.c.issuer))).where(
+                        c.c.holder == did, c.c.issuer != did, c.c.revoked_at.is_(None)
+                    )
+                ).scalar_one()
+            )
+
     def status_list(self, list_id: str) -> dict[str, Any]:
         """The signed status list credential (public: anyone verifying needs it)."""
         with self.k.db.read() as conn:
