@@ -322,9 +322,7 @@ class OidcService:
         state = params.get("state")
 
         def back(error: str, description: str) -> RedirectError:
-            return RedirectError(
-                self._redirect(redirect_uri, state, error=error, description=description)
-            )
+            return self._refusal(redirect_uri, state, error, description)
 
         if state is not None and len(state) > STATE_MAX:
             raise back("invalid_request", f"state is longer than {STATE_MAX} characters")
@@ -372,9 +370,7 @@ class OidcService:
             raise
         if not ctx.actor.authenticated or ctx.actor.kind != "identity":
             if "none" in request.prompt:
-                raise RedirectError(
-                    self._redirect(request.redirect_uri, request.state, error="login_required")
-                )
+                raise self._refusal(request.redirect_uri, request.state, "login_required")
             raise Unauthenticated("sign in with your identity (a signed request or a session)")
         did = ctx.actor.id
         client_id = request.client["client_id"]
@@ -386,9 +382,7 @@ class OidcService:
         if covered and "consent" not in request.prompt and self._grant_live(client_id, did):
             return self._issue_code(ctx, request, did)
         if "none" in request.prompt:
-            raise RedirectError(
-                self._redirect(request.redirect_uri, request.state, error="consent_required")
-            )
+            raise self._refusal(request.redirect_uri, request.state, "consent_required")
         now = self.k.clock.now()
         request_id = new_id()
         with self.k.db.write() as tx:
@@ -408,7 +402,7 @@ class OidcService:
             client_name=request.client["name"],
             scopes=request.scopes,
             claims=[claim for scope in request.scopes for claim in SCOPES[scope]],
-            identities=[did, *self._linked_subs(did)],
+            identities=[did, *self.squid.linked_subs(did)],
             expires_at=now + REQUEST_LIFETIME,
         )
 
@@ -418,11 +412,7 @@ class OidcService:
         client_id = request.client["client_id"]
 
         def back(error: str, description: str) -> RedirectError:
-            return RedirectError(
-                self._redirect(
-                    request.redirect_uri, request.state, error=error, description=description
-                )
-            )
+            return self._refusal(request.redirect_uri, request.state, error, description)
 
         try:
             claims = self.keys.verify(hint)
@@ -435,7 +425,7 @@ class OidcService:
                 "invalid_request", "id_token_hint was issued to another client or by another issuer"
             )
         if claims.get("sub") not in {
-            self.subject(client_id, d) for d in (did, *self._linked_subs(did))
+            self.subject(client_id, d) for d in (did, *self.squid.linked_subs(did))
         }:
             raise back(
                 "login_required", "the signed-in identity is not the one id_token_hint names"
@@ -471,7 +461,7 @@ class OidcService:
                 description="the person refused",
             )
         subject = answer.identity or did
-        if subject != did and subject not in self._linked_subs(did):
+        if subject != did and subject not in self.squid.linked_subs(did):
             raise Forbidden(f"{subject} is not you or one of your linked sub-identities")
         acting = Context(
             actor=Actor(id=subject, kind="identity"),
@@ -543,6 +533,14 @@ class OidcService:
                 )
             )
         return self._redirect(request.redirect_uri, request.state, code=code)
+
+    def _refusal(
+        self, redirect_uri: str, state: str | None, error: str, description: str | None = None
+    ) -> RedirectError:
+        """An authorization error sent back to the client's (verified) redirect URI."""
+        return RedirectError(
+            self._redirect(redirect_uri, state, error=error, description=description)
+        )
 
     def _redirect(
         self,
@@ -884,7 +882,7 @@ class OidcService:
 
     def consents(self, ctx: Context) -> list[Consent]:
         did = ctx.identity("a list of consents")
-        subjects = [did, *self._linked_subs(did)]
+        subjects = [did, *self.squid.linked_subs(did)]
         c, k = tables.consents, tables.clients
         with self.k.db.read() as conn:
             rows = conn.execute(
@@ -911,7 +909,7 @@ class OidcService:
         person stops working."""
         did = ctx.identity("a consent")
         subject = subject or did
-        if subject != did and subject not in self._linked_subs(did):
+        if subject != did and subject not in self.squid.linked_subs(did):
             raise Forbidden(f"{subject} is not you or one of your linked sub-identities")
         acting = Context(actor=Actor(id=subject, kind="identity"), request_id=ctx.request_id)
         now = self.k.clock.now()
@@ -943,9 +941,6 @@ class OidcService:
     def _grant_live(self, client_id: str, did: str) -> bool:
         """Whether the person's consent grant to the client still stands (Qonsent decides)."""
         return self.qonsent.check(self.client_did(client_id), "read", claims_resource(did)).allowed
-
-    def _linked_subs(self, root: str) -> list[str]:
-        return self.squid.linked_subs(root)
 
 
 class InvalidToken(Unauthenticated):

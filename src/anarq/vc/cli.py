@@ -313,8 +313,9 @@ def revoke(
         current: dict[str, Any] = node.request("GET", f"/vc/status/{list_id}")
         bits = bytearray(statuslist.decode(current["credentialSubject"]["encodedList"]))
         statuslist.set_bit(bits, int(status["statusListIndex"]))
-        unsigned = statuslist.credential(list_url, me, bytes(bits), status["statusPurpose"])
-        unsigned["validFrom"] = rfc3339(_now())
+        unsigned = statuslist.credential(
+            list_url, me, bytes(bits), status["statusPurpose"], valid_from=rfc3339(_now())
+        )
         _, seed = _seed(identity)
         signed = vcs.issue(unsigned, seed, created=_now())
         node.request("PUT", f"/vc/status/{list_id}", json={"credential": signed})

@@ -117,10 +117,18 @@ class VcService:
                 "title": order.title,
                 "seller": order.seller,
             }
+        return self._issue_as_node(
+            ctx, holder, subject, KIND_TYPES[request.kind], timedelta(days=request.valid_days)
+        )
+
+    def _issue_as_node(
+        self, ctx: Context, holder: str, subject: dict[str, Any], kind: str, valid: timedelta
+    ) -> Held:
+        """Sign, with the node's key, a credential about `holder`, with a status entry on
+        the node's list, and keep it for them: one transaction."""
         issuer = self.node.identity.did
         seed = self.node.identity.signing_key().ed25519_seed()
         now = self.k.clock.now()
-        kind = KIND_TYPES[request.kind]
         with self.k.change(ctx, "write", holder_resource(holder)) as tx:
             list_id, index = self._allocate(tx, issuer)
             document = vcs.build(
@@ -128,7 +136,7 @@ class VcService:
                 subject,
                 [kind],
                 valid_from=now,
-                valid_until=now + timedelta(days=request.valid_days),
+                valid_until=now + valid,
                 status=statuslist.entry(self.list_url(list_id), index),
             )
             signed = vcs.issue(document, seed, created=now)
@@ -140,9 +148,12 @@ class VcService:
     def _sign_node_list(self, tx: Connection, list_id: str) -> None:
         row = self._list_row(tx, list_id)
         unsigned = statuslist.credential(
-            self.list_url(list_id), row["issuer"], row["bits"], row["purpose"]
+            self.list_url(list_id),
+            row["issuer"],
+            row["bits"],
+            row["purpose"],
+            valid_from=rfc3339(self.k.clock.now()),
         )
-        unsigned["validFrom"] = _stamp(self.k.clock.now())
         seed = self.node.identity.signing_key().ed25519_seed()
         signed = vcs.issue(unsigned, seed, created=self.k.clock.now())
         tx.execute(
@@ -215,24 +226,10 @@ class VcService:
             raise CredentialRefused("the link is unknown, used or expired: ask for a new one")
         holder = row["did"]
         acting = Context(actor=Actor(id=holder, kind="identity"))
-        issuer = self.node.identity.did
-        seed = self.node.identity.signing_key().ed25519_seed()
-        kind = "VerifiedEmailCredential"
-        with self.k.change(acting, "write", holder_resource(holder)) as tx:
-            list_id, index = self._allocate(tx, issuer)
-            document = vcs.build(
-                issuer,
-                {"id": holder, "email": row["email"]},
-                [kind],
-                valid_from=now,
-                valid_until=now + timedelta(days=365),
-                status=statuslist.entry(self.list_url(list_id), index),
-            )
-            signed = vcs.issue(document, seed, created=now)
-            self._store(tx, signed, holder, kind, list_id, index)
-            if self._list_row(tx, list_id)["signed"] is None:
-                self._sign_node_list(tx, list_id)
-        return self._held_by_id(signed["id"])
+        subject = {"id": holder, "email": row["email"]}
+        return self._issue_as_node(
+            acting, holder, subject, "VerifiedEmailCredential", timedelta(days=365)
+        )
 
     # Identities as issuers -----------------------------------------------------------
 
@@ -246,8 +243,9 @@ class VcService:
         url = self.list_url(list_id)
         to_sign = None
         if row["signed"] is None:
-            to_sign = statuslist.credential(url, issuer, row["bits"], row["purpose"])
-            to_sign["validFrom"] = _stamp(self.k.clock.now())
+            to_sign = statuslist.credential(
+                url, issuer, row["bits"], row["purpose"], valid_from=rfc3339(self.k.clock.now())
+            )
         return Allocation(
             credential_status=statuslist.entry(url, index), list_url=url, list_to_sign=to_sign
         )
@@ -622,7 +620,3 @@ def _held(row: RowMapping) -> Held:
 def _size_check(document: dict[str, Any]) -> None:
     if len(json.dumps(document)) > DOCUMENT_MAX_BYTES:
         raise CredentialRefused(f"a credential is at most {DOCUMENT_MAX_BYTES} bytes of JSON")
-
-
-def _stamp(moment: Any) -> str:
-    return rfc3339(moment)

@@ -71,10 +71,14 @@ def entry(list_url: str, index: int, purpose: str = "revocation") -> dict[str, A
 
 
 def credential(
-    list_url: str, issuer: str, bits: bytes, purpose: str = "revocation"
+    list_url: str,
+    issuer: str,
+    bits: bytes,
+    purpose: str = "revocation",
+    valid_from: str | None = None,
 ) -> dict[str, Any]:
-    """The (unsigned) status list credential for `bits`."""
-    return {
+    """The (unsigned) status list credential for `bits`, valid from `valid_from` if given."""
+    document: dict[str, Any] = {
         "@context": [CONTEXT_V2],
         "id": list_url,
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
@@ -86,3 +90,6 @@ def credential(
             "encodedList": encode(bits),
         },
     }
+    if valid_from is not None:
+        document["validFrom"] = valid_from
+    return document
